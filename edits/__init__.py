@@ -1,0 +1,1 @@
+"""Repair orchestration: choose the layer, build and solve the program, verify, report."""

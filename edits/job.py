@@ -1,0 +1,177 @@
+"""A repair job as users run it: files in, repaired checkpoint and JSON report out.
+
+Before and after the repair it measures accuracy on the test split, on the edit set and on the
+drawdown set (the test split minus the edit set's images): the three numbers that say whether
+a repair fixed what it was asked to and what it cost elsewhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edits.config import RepairConfig
+from edits.repair import RepairResult, repair
+from editset_helpers.io import EditSet
+from helpers.atomic_io import atomic_write_json, check_writable
+from helpers.checkpoints import LoadedModel, ModelMetadata, save_checkpoint
+from helpers.datasets import ImageSplit
+from helpers.evaluation import drawdown_indices
+from helpers.inference import predict_labels
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Accuracies:
+    """Fractions in [0, 1]; ``drawdown_images`` is the size of the drawdown set."""
+
+    test: float
+    edit: float
+    drawdown: float
+    drawdown_images: int
+
+    def to_dict(self) -> dict[str, float]:
+        return vars(self).copy()
+
+
+@dataclass
+class JobResult:
+    repair: RepairResult
+    before: Accuracies
+    after: Accuracies | None
+    report: dict[str, Any]
+    output: Path | None = None
+    report_path: Path | None = None
+
+    @property
+    def drawdown_points(self) -> float | None:
+        """Drawdown-set accuracy lost, in percentage points (positive = worse)."""
+        return None if self.after is None else 100 * (self.before.drawdown - self.after.drawdown)
+
+
+def measure(model: nn.Module, test_split: ImageSplit, edit_set: EditSet,
+            drawdown: torch.Tensor, test_predictions: torch.Tensor | None = None) -> Accuracies:
+    predicted = (test_predictions if test_predictions is not None else
+                 predict_labels(model, test_split.images, progress="evaluating test split"))
+    correct = predicted == test_split.labels
+    edit_predicted = predict_labels(model, edit_set.images)
+    return Accuracies(
+        test=float(correct.double().mean()),
+        edit=float((edit_predicted == edit_set.labels).double().mean()) if len(edit_set) else
+        float("nan"),
+        drawdown=float(correct[drawdown].double().mean()) if len(drawdown) else float("nan"),
+        drawdown_images=len(drawdown))
+
+
+def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig, *,
+                   test_split: ImageSplit, train_split: ImageSplit | None,
+                   output: str | Path | None = None, report_path: str | Path | None = None,
+                   force: bool = False, base_test_predictions: torch.Tensor | None = None
+                   ) -> JobResult:
+    """Measure, repair, verify, measure again, and write the model and report (if paths given).
+
+    Output paths are checked before any work, so a refused overwrite costs nothing.
+    """
+    output = check_writable(output, force=force) if output else None
+    report_path = check_writable(report_path, force=force) if report_path else None
+    started = time.perf_counter()
+    drawdown = drawdown_indices(test_split, edit_set.metadata)
+    before = measure(loaded.model, test_split, edit_set, drawdown, base_test_predictions)
+    log.info("before: test %.2f%%, edit %.2f%%, drawdown set %.2f%% (%d images)",
+             100 * before.test, 100 * before.edit, 100 * before.drawdown, len(drawdown))
+    result = repair(loaded.model, edit_set.images, edit_set.labels, config,
+                    train_split=train_split, model_path=loaded.path)
+    log.info("%s", result.message)
+    after = None
+    if result.model is not None:
+        after = measure(result.model, test_split, edit_set, drawdown)
+    job = JobResult(result, before, after, {}, output, report_path)
+    job.report = build_report(job, loaded, edit_set, time.perf_counter() - started)
+    if output is not None and result.verified:
+        save_checkpoint(result.model, output, repaired_metadata(loaded, job), force=True)
+        job.report["repaired_model_path"] = str(output)
+    if report_path is not None:
+        atomic_write_json(report_path, job.report)
+    return job
+
+
+def repaired_metadata(loaded: LoadedModel, job: JobResult) -> ModelMetadata:
+    metadata = copy.deepcopy(loaded.metadata)
+    metadata.test_accuracy = job.after.test if job.after else None
+    metadata.created = ""
+    metadata.extra = {
+        "repair": {
+            "base_model": str(loaded.path) if loaded.path else None,
+            "edit_set": job.report.get("edit_set", {}).get("path"),
+            "layer": job.repair.layer,
+            "config": job.repair.config.to_dict(),
+            "verification": job.repair.verification.to_dict()
+            if job.repair.verification else None,
+        },
+        "base_training": loaded.metadata.extra.get("training", {}).get("config"),
+    }
+    return metadata
+
+
+def build_report(job: JobResult, loaded: LoadedModel, edit_set: EditSet,
+                 seconds: float) -> dict[str, Any]:
+    result = job.repair
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "status": result.status,
+        "verified": result.verified,
+        "message": result.message,
+        "base_model": {"path": str(loaded.path) if loaded.path else None,
+                       "architecture": loaded.metadata.architecture,
+                       "test_accuracy": loaded.metadata.test_accuracy},
+        "edit_set": {"path": str(edit_set.path) if edit_set.path else None,
+                     "name": edit_set.name, "images": len(edit_set),
+                     "type": edit_set.info.get("type")},
+        "accuracy_before": job.before.to_dict(),
+        "accuracy_after": job.after.to_dict() if job.after else None,
+        "drawdown_points": job.drawdown_points,
+        "repair": result.to_dict(),
+        "wall_seconds": seconds,
+        "units": "accuracies are fractions in [0, 1]; drawdown_points is percentage points "
+                 "of drawdown-set accuracy lost; times are seconds",
+    }
+
+
+def format_before_after(job: JobResult) -> str:
+    """The before/after table a terminal user reads first."""
+    def pct(value: float | None) -> str:
+        return "-" if value is None or value != value else f"{100 * value:6.2f}%"
+
+    before, after = job.before, job.after
+    result = job.repair
+    rows = [
+        ("test accuracy", pct(before.test), pct(after.test if after else None)),
+        ("edit-set accuracy", pct(before.edit), pct(after.edit if after else None)),
+        (f"drawdown-set accuracy ({before.drawdown_images} images)", pct(before.drawdown),
+         pct(after.drawdown if after else None)),
+    ]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'':<{width}}   before     after", *(f"{name:<{width}}  {b:>8}  {a:>8}"
+                                                   for name, b, a in rows)]
+    solver = result.solver_summary()
+    lines.append(f"{'drawdown':<{width}}  {job.drawdown_points:+.2f} points"
+                 if job.drawdown_points is not None else f"{'drawdown':<{width}}  -")
+    lines.append(f"{'repair time':<{width}}  {result.timings.get('total', 0):.1f} s "
+                 f"(solver {solver.get('solve_seconds', 0):.1f} s, "
+                 f"{solver.get('rounds', 0)} round(s), {solver.get('solver', '-')})")
+    if result.change_stats:
+        stats = result.change_stats
+        lines.append(f"{'parameter change':<{width}}  max |d| {stats['linf']:.4f}, "
+                     f"mean |d| {stats['mean_abs']:.2e} over {stats['total_parameters']} "
+                     f"parameters of {result.layer}")
+    lines.append(f"{'status':<{width}}  {result.status}: {result.message}")
+    return "\n".join(lines)

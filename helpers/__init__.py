@@ -1,0 +1,1 @@
+"""Shared plumbing: data sets, transforms, checkpoints, atomic I/O and user-facing errors."""

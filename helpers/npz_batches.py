@@ -1,0 +1,150 @@
+"""ImageNet64-style NPZ batch files: ``*_batch_<n>.npz`` with channel-planar ``data`` rows.
+
+The downsampled-ImageNet releases store each split as numbered batch files whose ``data`` rows
+are ``3*H*W`` bytes (all red, then green, then blue) and whose ``labels`` count from 1. Two
+mistakes are easy and silent elsewhere: reading ``batch_10`` before ``batch_2`` (a string sort)
+and keeping the labels 1-based. Here files are ordered by their number, gaps and duplicates are
+errors, labels become 0-based, and the classes found are checked against the classes expected.
+
+Split files are found as ``<dir>/<split>/*_batch_<n>.npz``, else ``<dir>/<split>*_batch_<n>.npz``,
+else a single ``<dir>/<split>_data.npz`` (ImageNet64's ``val_data.npz``). Class names come from
+``classes.txt`` (one name per line) or ImageNet's ``map_clsloc.txt`` (``wnid index name``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from helpers.errors import NotFoundError, UserError
+
+BATCH_NUMBER = re.compile(r"_batch_(\d+)\.npz$")
+
+
+class NpzBatchSet:
+    """The ordered, validated batch files of one split, read whole or one file at a time."""
+
+    def __init__(self, root: Path, split: str, *, expected_num_classes: int | None = None):
+        self.root = Path(root)
+        self.split = split
+        if not self.root.is_dir():
+            raise NotFoundError(f"{self.root} is not a folder; npz:<dir> needs a folder of "
+                                "*_batch_<n>.npz files")
+        self.files = find_batch_files(self.root, split)
+        self.class_names = read_class_names(self.root)
+        if expected_num_classes is not None:
+            if self.class_names and len(self.class_names) != expected_num_classes:
+                raise UserError(f"{self.root} names {len(self.class_names)} classes but "
+                                f"{expected_num_classes} were expected")
+            self.expected_num_classes: int | None = expected_num_classes
+        else:
+            self.expected_num_classes = len(self.class_names) or None
+
+    def iter_batches(self) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """Yield ``(first_index, images uint8 (n, 3, H, W), labels int64 0-based)`` per file."""
+        offset, shape = 0, None
+        for path in self.files:
+            images, labels = read_batch_file(path, self.expected_num_classes)
+            if shape is None:
+                shape = images.shape[1:]
+            elif images.shape[1:] != shape:
+                raise UserError(f"{path} holds {tuple(images.shape[1:])} images but earlier files "
+                                f"hold {tuple(shape)}")
+            yield offset, images, labels
+            offset += len(labels)
+
+    def read_all(self) -> dict[str, torch.Tensor]:
+        from tqdm import tqdm
+
+        images, labels = [], []
+        for _, batch_images, batch_labels in tqdm(self.iter_batches(), total=len(self.files),
+                                                  desc=f"reading {self.split} batches",
+                                                  unit="file", leave=False):
+            images.append(batch_images)
+            labels.append(batch_labels)
+        all_labels = torch.cat(labels)
+        found = int(torch.unique(all_labels).numel())
+        expected = self.expected_num_classes
+        if expected is not None and found != expected:
+            raise UserError(f"{self.root} ({self.split}) holds {found} distinct classes but "
+                            f"{expected} are expected; are batch files missing?")
+        if not self.class_names:
+            self.class_names = [f"class_{i}" for i in range(int(all_labels.max()) + 1)]
+        return {"images": torch.cat(images), "labels": all_labels}
+
+
+def find_batch_files(root: Path, split: str) -> list[Path]:
+    """Batch files of ``split``, sorted by batch number, with gaps and duplicates refused."""
+    candidates = sorted((root / split).glob("*_batch_*.npz")) if (root / split).is_dir() else []
+    if not candidates:
+        candidates = sorted(root.glob(f"{split}*_batch_*.npz"))
+    if not candidates:
+        single = [p for p in (root / f"{split}_data.npz", root / f"{split}.npz") if p.exists()]
+        if single:
+            return single[:1]
+        raise NotFoundError(f"no {split} batch files in {root} (looked for "
+                            f"{split}/*_batch_<n>.npz, {split}*_batch_<n>.npz and "
+                            f"{split}_data.npz)")
+    numbered: dict[int, Path] = {}
+    for path in candidates:
+        match = BATCH_NUMBER.search(path.name)
+        if not match:
+            raise UserError(f"{path.name} does not end in _batch_<number>.npz")
+        number = int(match.group(1))
+        if number in numbered:
+            raise UserError(f"two files carry batch number {number}: {numbered[number].name} and "
+                            f"{path.name}")
+        numbered[number] = path
+    numbers = sorted(numbered)
+    first = min(numbers[0], 1)  # numbering starts at 1 (ImageNet64) or 0; batch_1 missing counts
+    missing = sorted(set(range(first, numbers[-1] + 1)) - set(numbers))
+    if missing:
+        raise UserError(f"{split} batch files in {root} skip number(s) {missing}; a missing file "
+                        "would shift every later image index")
+    return [numbered[n] for n in numbers]
+
+
+def read_batch_file(path: Path, expected_num_classes: int | None) -> tuple[torch.Tensor,
+                                                                          torch.Tensor]:
+    """Decode one file: channel-planar rows to (n, 3, H, W), 1-based labels to 0-based."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "data" not in archive or "labels" not in archive:
+                raise UserError(f"{path} lacks a 'data' or 'labels' array")
+            data = np.asarray(archive["data"])
+            labels = np.asarray(archive["labels"]).astype(np.int64).reshape(-1)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path} is not a readable .npz file ({error})") from None
+    if data.ndim != 2 or len(data) != len(labels):
+        raise UserError(f"{path}: 'data' must be (N, 3*H*W) with one label per row, got "
+                        f"{data.shape} and {labels.shape}")
+    side = math.isqrt(data.shape[1] // 3)
+    if 3 * side * side != data.shape[1]:
+        raise UserError(f"{path}: rows of {data.shape[1]} values are not 3*H*H pixels")
+    if len(labels) and labels.min() < 1:
+        raise UserError(f"{path} has label {labels.min()}; NPZ batch labels must be 1-based "
+                        "(1..num_classes)")
+    if expected_num_classes is not None and len(labels) and labels.max() > expected_num_classes:
+        raise UserError(f"{path} has label {labels.max()} but only {expected_num_classes} classes "
+                        "exist (labels are 1-based)")
+    images = torch.from_numpy(data.astype(np.uint8, copy=False).reshape(-1, 3, side, side).copy())
+    return images, torch.from_numpy(labels - 1)
+
+
+def read_class_names(root: Path) -> list[str]:
+    classes_txt, clsloc = root / "classes.txt", root / "map_clsloc.txt"
+    if classes_txt.exists():
+        return [line.strip() for line in classes_txt.read_text().splitlines() if line.strip()]
+    if clsloc.exists():
+        entries = []
+        for line in clsloc.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3:
+                entries.append((int(parts[1]), parts[2]))
+        return [name for _, name in sorted(entries)]
+    return []

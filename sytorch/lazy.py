@@ -1,0 +1,115 @@
+"""Solve with rows added as they are needed (a cutting-plane loop).
+
+A repair has few rows that matter and many that could: every ReLU pattern of every image, nine
+label rows for each kept training image, a bound on each of tens of thousands of parameters.
+The loop solves with the rows violated at "no change", then checks *every* candidate row at the
+solution, adds those it breaks, and solves again. It stops when no row is broken, so the final
+change satisfies all of them; rows are never dropped, so it cannot cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sytorch.geometry import Geometry
+from sytorch.norms import Norm, WhitenedRows
+from sytorch.rows import BoundCandidates, RowBlock, RowCandidates
+from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus
+
+log = logging.getLogger(__name__)
+
+Candidates = RowCandidates | BoundCandidates
+
+
+@dataclass
+class RoundRecord:
+    round: int
+    active_rows: int
+    added: dict[str, int]
+    solve: dict
+    seconds: float
+
+
+@dataclass
+class LazySolution:
+    status: SolveStatus
+    change: np.ndarray | None  # (K, p) raw parameter change
+    results: list[SolveResult] = field(default_factory=list)
+    rounds: list[RoundRecord] = field(default_factory=list)
+    message: str = ""
+    active_by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def build_seconds(self) -> float:
+        return sum(r.build_seconds for r in self.results)
+
+    @property
+    def solve_seconds(self) -> float:
+        return sum(r.solve_seconds for r in self.results)
+
+    def iterations(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for result in self.results:
+            for key, value in result.iterations.items():
+                total[key] = total.get(key, 0) + value
+        return total
+
+
+def solve_lazily(candidates: list[Candidates], norm: Norm, geometry: Geometry,
+                 backend: SolverBackend, *, num_neurons: int, width: int,
+                 column_bound: float | None = None, time_limit: float | None = None,
+                 tolerance: float = 1e-7, max_rounds: int = 30) -> LazySolution:
+    """Minimise ``norm`` of the change subject to all ``candidates`` rows (see module doc)."""
+    started = time.perf_counter()
+    change = np.zeros((num_neurons, width))
+    active: list[RowBlock] = []
+    solution = LazySolution(SolveStatus.OPTIMAL, change)
+    for round_number in range(1, max_rounds + 1):
+        added = {}
+        for candidate in candidates:
+            fresh = candidate.violated(change, tolerance)
+            if len(fresh):
+                active.append(fresh)
+                added[candidate.kind] = added.get(candidate.kind, 0) + len(fresh)
+        if not added:
+            solution.change = change
+            solution.active_by_kind = _count(active)
+            return solution
+        remaining = None
+        if time_limit is not None:
+            remaining = time_limit - (time.perf_counter() - started)
+            if remaining <= 0:
+                return _stop(solution, SolveStatus.TIME_LIMIT, "time limit reached between rounds",
+                             active)
+        round_started = time.perf_counter()
+        rows = WhitenedRows.build(active, geometry, width)
+        log.info("round %d: %d active rows (%s added)", round_number, rows.num_rows,
+                 ", ".join(f"{n} {kind}" for kind, n in added.items()))
+        outcome = norm.solve(rows, backend, column_bound=column_bound, time_limit=remaining)
+        result = outcome.result
+        solution.results.append(result)
+        solution.rounds.append(RoundRecord(round_number, rows.num_rows, added, result.summary(),
+                                           time.perf_counter() - round_started))
+        if result.status != SolveStatus.OPTIMAL or outcome.whitened_change is None:
+            return _stop(solution, result.status, result.message, active)
+        change = geometry.unwhiten(outcome.whitened_change)
+    return _stop(solution, SolveStatus.ITERATION_LIMIT,
+                 f"rows were still being added after {max_rounds} rounds", active)
+
+
+def _count(active: list[RowBlock]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for block in active:
+        counts[block.kind] = counts.get(block.kind, 0) + len(block)
+    return counts
+
+
+def _stop(solution: LazySolution, status: SolveStatus, message: str,
+          active: list[RowBlock]) -> LazySolution:
+    solution.status, solution.message, solution.change = status, message, None
+    solution.active_by_kind = _count(active)
+    return solution

@@ -1,0 +1,140 @@
+"""Gurobi (``gurobipy``), used when asked for, or by ``auto`` when its licence is big enough.
+
+The PyPI wheel carries a size-limited licence (2,000 variables and 2,000 constraints). A model
+over that limit fails inside Gurobi with "Model too large for size-limited license"; that is
+turned into a :class:`SolverLicenceError`, which the repair reports as one line naming
+``--solver highs``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numpy as np
+
+from helpers.errors import UserError
+from sytorch.program import LinearProgram, QuadraticProgram
+from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus
+
+SIZE_LIMITED_CODE = 10010  # GRB_ERROR_SIZE_LIMIT_EXCEEDED
+RESTRICTED_LIMIT = 2000
+
+
+class SolverLicenceError(UserError):
+    """The solver's licence cannot take a problem of this size."""
+
+
+class GurobiBackend(SolverBackend):
+    name = "gurobi"
+
+    def __init__(self, *, verbose: bool = False, method: int = -1):
+        try:
+            import gurobipy
+        except ImportError as error:  # pragma: no cover - a dependency of the project
+            raise UserError(f"gurobipy is not installed ({error}); use --solver highs") from None
+        self.gp = gurobipy
+        self.verbose = verbose
+        self.method = method  # -1 automatic, 2 barrier, 1 dual simplex, ...
+
+    def fits(self, problem: LinearProgram) -> bool:
+        """Whether the licence takes the problem: probe once with a model of the same size."""
+        if problem.num_cols <= RESTRICTED_LIMIT and problem.num_rows <= RESTRICTED_LIMIT:
+            return True
+        return not licence_is_size_limited()
+
+    def solve(self, problem: LinearProgram | QuadraticProgram, *,
+              time_limit: float | None = None, threads: int | None = None) -> SolveResult:
+        gp = self.gp
+        started = time.perf_counter()
+        try:
+            env = gp.Env(empty=True)
+            env.setParam("OutputFlag", int(self.verbose))
+            env.start()
+            model = gp.Model(problem.name, env=env)
+            if time_limit is not None:
+                model.Params.TimeLimit = float(time_limit)
+            if threads:
+                model.Params.Threads = int(threads)
+            model.Params.Method = self.method
+            x = model.addMVar(problem.num_cols, lb=_finite(problem.col_lower),
+                              ub=_finite(problem.col_upper))
+            objective = problem.cost @ x
+            if isinstance(problem, QuadraticProgram) and problem.Q is not None:
+                objective = objective + 0.5 * (x @ problem.Q @ x)
+            model.setObjective(objective, gp.GRB.MINIMIZE)
+            _add_rows(model, x, problem)
+            model.update()
+            build = time.perf_counter() - started
+            started = time.perf_counter()
+            model.optimize()
+        except gp.GurobiError as error:
+            if getattr(error, "errno", None) == SIZE_LIMITED_CODE or "size-limited" in str(error):
+                raise SolverLicenceError(
+                    f"Gurobi's licence here is size-limited ({RESTRICTED_LIMIT} variables and "
+                    f"constraints) and this problem has {problem.num_cols} variables and "
+                    f"{problem.num_rows} constraints; use --solver highs") from None
+            return SolveResult(self.name, SolveStatus.ERROR, message=str(error),
+                               num_cols=problem.num_cols, num_rows=problem.num_rows,
+                               num_nonzeros=problem.num_nonzeros)
+        solve_seconds = time.perf_counter() - started
+        status = _status(gp, model.Status)
+        result = SolveResult(
+            self.name, status, build_seconds=build, solve_seconds=solve_seconds,
+            iterations={"simplex": int(model.IterCount), "barrier": int(model.BarIterCount)},
+            message=f"Gurobi status {model.Status}", num_cols=problem.num_cols,
+            num_rows=problem.num_rows, num_nonzeros=problem.num_nonzeros)
+        if status == SolveStatus.OPTIMAL:
+            result.x = np.asarray(x.X, dtype=np.float64)
+            result.objective = float(model.ObjVal)
+        model.dispose()
+        env.dispose()
+        return result
+
+
+@functools.cache
+def licence_is_size_limited() -> bool:
+    """True when a model just over the restricted size is refused by the licence (asked once)."""
+    import gurobipy as gp
+
+    try:
+        env = gp.Env(empty=True)
+        env.setParam("OutputFlag", 0)
+        env.start()
+        model = gp.Model(env=env)
+        model.addMVar(RESTRICTED_LIMIT + 1)
+        model.optimize()
+        model.dispose()
+        env.dispose()
+    except gp.GurobiError as error:
+        return getattr(error, "errno", None) == SIZE_LIMITED_CODE or "size-limited" in str(error)
+    return False
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64).copy()
+    values[np.isposinf(values)] = float("inf")
+    values[np.isneginf(values)] = -float("inf")
+    return values
+
+
+def _add_rows(model, x, problem: LinearProgram) -> None:
+    A = problem.A.tocsr()
+    lower, upper = problem.row_lower, problem.row_upper
+    equal = np.isfinite(lower) & np.isfinite(upper) & (lower == upper)
+    has_lower = np.isfinite(lower) & ~equal
+    has_upper = np.isfinite(upper) & ~equal
+    if equal.any():
+        model.addMConstr(A[equal], x, "=", lower[equal])
+    if has_lower.any():
+        model.addMConstr(A[has_lower], x, ">", lower[has_lower])
+    if has_upper.any():
+        model.addMConstr(A[has_upper], x, "<", upper[has_upper])
+
+
+def _status(gp, code: int) -> SolveStatus:
+    grb = gp.GRB.Status
+    return {grb.OPTIMAL: SolveStatus.OPTIMAL, grb.INFEASIBLE: SolveStatus.INFEASIBLE,
+            grb.INF_OR_UNBD: SolveStatus.INFEASIBLE, grb.UNBOUNDED: SolveStatus.UNBOUNDED,
+            grb.TIME_LIMIT: SolveStatus.TIME_LIMIT,
+            grb.ITERATION_LIMIT: SolveStatus.ITERATION_LIMIT}.get(code, SolveStatus.ERROR)

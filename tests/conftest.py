@@ -1,0 +1,66 @@
+"""Shared fixtures: a tiny CIFAR-format data root and a small trained model on it.
+
+Tests that need the real CIFAR-10 or the real base model use ``real_cifar_root`` /
+``real_base_model``; those skip with the reason when the files are absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.data_factory import write_cifar_batches
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REAL_CIFAR_ROOT = PROJECT_ROOT / "data"
+REAL_BASE_MODEL = PROJECT_ROOT / "artifacts" / "alexnet_base.pth"
+
+# Tests use tiny models: one thread is as fast, and it does not fight other work for the cores.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep decoded-tensor caches of test data out of the project's data/cache."""
+    monkeypatch.setenv("ALEXNET_REPAIR_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_cifar_root(tmp_path_factory) -> Path:
+    """300 training and 200 test images, 32 px, in the official CIFAR-10 batch format."""
+    return write_cifar_batches(tmp_path_factory.mktemp("tiny_cifar"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tiny_cifar_root, tmp_path_factory) -> Path:
+    """A small MLP trained for a few epochs on the tiny data: right on most, wrong on some."""
+    import os
+
+    from helpers.training import TrainConfig, train
+
+    os.environ.setdefault("ALEXNET_REPAIR_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    out = tmp_path_factory.mktemp("tiny_model")
+    torch.manual_seed(0)
+    config = TrainConfig(arch="small_mlp", data_root=str(tiny_cifar_root), epochs=4,
+                         batch_size=32, max_lr=0.05, run_name="tiny",
+                         checkpoint_dir=str(out / "checkpoints"), output=str(out / "tiny.pth"))
+    train(config)
+    return out / "tiny.pth"
+
+
+@pytest.fixture(scope="session")
+def real_cifar_root() -> Path:
+    if not (REAL_CIFAR_ROOT / "cifar-10-batches-py" / "test_batch").exists():
+        pytest.skip("real CIFAR-10 not present in data/cifar-10-batches-py (build it with "
+                    "`uv run python ../shared/datasets/cifar10/build_cifar10_batches.py data/`)")
+    return REAL_CIFAR_ROOT
+
+
+@pytest.fixture(scope="session")
+def real_base_model(real_cifar_root) -> Path:
+    if not REAL_BASE_MODEL.exists():
+        pytest.skip("real base model artifacts/alexnet_base.pth not present (train it with "
+                    "`uv run python train.py`)")
+    return REAL_BASE_MODEL

@@ -1,0 +1,64 @@
+"""Train the base classifier (AlexNet on CIFAR-10 by default).
+
+Examples:
+  uv run python train.py                              # 10 epochs, artifacts/alexnet_base.pth
+  uv run python train.py --data-root /data/cifar      # official batches elsewhere
+  uv run python train.py --epochs 2 --run-name quick --output artifacts/quick.pth
+  uv run python train.py --arch small_cnn --epochs 3 --output artifacts/small.pth
+
+An interrupted run resumes from its last epoch checkpoint (artifacts/checkpoints/<run>/) when the
+same command is given again; --force starts it afresh and overwrites --output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from helpers.cli import HelpFormatter, add_data_args, run_main, setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=HelpFormatter)
+    add_data_args(parser)
+    parser.add_argument("--arch", default="alexnet", help="architecture name")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of the one-cycle schedule")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--max-lr", type=float, default=0.02, help="peak learning rate")
+    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--seed", type=int, default=0, help="makes the run deterministic on CPU")
+    parser.add_argument("--input-size", type=int, default=None,
+                        help="side the model resizes images to (default: 64 for alexnet)")
+    parser.add_argument("--train-subset", type=int, default=None,
+                        help="train on this many randomly chosen training images")
+    parser.add_argument("--run-name", default="alexnet_base",
+                        help="epoch checkpoints go to <checkpoint-dir>/<run-name>/")
+    parser.add_argument("--checkpoint-dir", default="artifacts/checkpoints")
+    parser.add_argument("--output", default="artifacts/alexnet_base.pth", help="final model")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite --output and restart the run instead of resuming it")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    from helpers.training import TrainConfig, train
+
+    config = TrainConfig(arch=args.arch, dataset=args.dataset, data_root=args.data_root,
+                         epochs=args.epochs, batch_size=args.batch_size, max_lr=args.max_lr,
+                         weight_decay=args.weight_decay, seed=args.seed,
+                         input_size=args.input_size, train_subset=args.train_subset,
+                         run_name=args.run_name, checkpoint_dir=args.checkpoint_dir,
+                         output=args.output)
+    result = train(config, force=args.force)
+    print(f"test accuracy {100 * result.test_accuracy:.2f}% after {config.epochs} epochs; "
+          f"model written to {result.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
