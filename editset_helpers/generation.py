@@ -16,7 +16,7 @@ import torch
 
 from editset_helpers.io import EditSet, save_edit_set
 from editset_helpers.predictions import SplitPredictions, split_predictions
-from editset_helpers.selectors import Selection, get_selector
+from editset_helpers.selectors import Selection, check_max_samples, get_selector
 from helpers.checkpoints import LoadedModel, load_checkpoint
 from helpers.datasets import ImageSplit, load_split
 from helpers.errors import UserError
@@ -73,9 +73,8 @@ def select_images(source: Source, set_type: str, parameters: dict[str, Any], *,
                                target_classes=balance.target_classes,
                                candidates=everything.indices, seed=seed,
                                shuffle=not everything.ranked)
-    keep = set(balanced.indices)
-    if max_samples not in (None, -1):
-        keep = set(balanced.indices[:max_samples])
+    limit = check_max_samples(max_samples)
+    keep = set(balanced.indices[:limit])
     pairs = [(i, e) for i, e in zip(everything.indices, everything.extra, strict=True) if i in keep]
     selection = Selection([i for i, _ in pairs], [e for _, e in pairs], everything.available,
                           everything.ranked)

@@ -61,7 +61,7 @@ class EditSet:
 
     @property
     def image_indices(self) -> list[int]:
-        return [int(m["image_idx"]) for m in self.metadata if "image_idx" in m]
+        return [int(m["image_idx"]) for m in self.metadata if m.get("image_idx") is not None]
 
     def source_split(self) -> tuple[str, str] | None:
         """(data set, split) the images come from, when every record says the same."""
@@ -172,9 +172,14 @@ def load_edit_set(path: str | Path) -> EditSet:
     json_path = metadata_path_for(path)
     if json_path.exists():
         try:
-            info = {k: v for k, v in json.loads(json_path.read_text()).items() if k != "metadata"}
+            sidecar = json.loads(json_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             log.warning("ignoring unreadable %s (%s)", json_path, error)
+            sidecar = {}
+        if isinstance(sidecar, dict):
+            info = {k: v for k, v in sidecar.items() if k != "metadata"}
+        else:
+            log.warning("ignoring %s: it holds no JSON object", json_path)
     return EditSet(images.float(), labels.long(), list(metadata), info, path)
 
 

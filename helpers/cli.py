@@ -13,6 +13,24 @@ from helpers.errors import UserError
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Show defaults and keep the hand-made line breaks of the examples epilog."""
 
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        # "(default: None)" and "(default: False)" say nothing; a help text that explains its
+        # default itself must not get a second one.
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Argument mistakes become one ``error: ...`` line and exit 2, like every other mistake.
+
+    argparse's own ``error`` prints the whole usage block first; a user who mistyped one value
+    needs the one line that says which, and ``--help`` for the rest.
+    """
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
 
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,

@@ -135,7 +135,8 @@ class EvaluationReport:
 
 
 def evaluate_model(loaded: LoadedModel, split: ImageSplit, edit_set: EditSet | None = None, *,
-                   batch_size: int = 500, progress: bool = True) -> EvaluationReport:
+                   predicted: torch.Tensor | None = None, batch_size: int = 500,
+                   progress: bool = True) -> EvaluationReport:
     """Accuracy of ``loaded`` on ``split``, and on ``edit_set`` and its drawdown set if given.
 
     The split is predicted once; the drawdown set reuses those predictions, so ``test``,
@@ -149,6 +150,8 @@ def evaluate_model(loaded: LoadedModel, split: ImageSplit, edit_set: EditSet | N
     split : the split to judge on; for the drawdown set, the split the edit set was drawn from.
     edit_set : optional; its records' ``image_idx`` (with ``dataset``/``split``, or the set's
         own) say which images of ``split`` leave the drawdown set.
+    predicted : optional ``(N,)`` class ids the model gives ``split``, when the caller already
+        has them (a logits cache, a base model judged before a repair); skips that forward pass.
 
     Raises
     ------
@@ -157,12 +160,15 @@ def evaluate_model(loaded: LoadedModel, split: ImageSplit, edit_set: EditSet | N
         outside the split, or the edit-set images have another channel count than the split's.
     """
     names = list(split.class_names)
-    logits = predict_logits(loaded.model, split.images, batch_size=batch_size,
-                            progress=f"evaluating {split.split}" if progress else False)
-    if len(split) and logits.shape[1] != split.num_classes:
-        raise UserError(f"the model predicts {logits.shape[1]} classes but {split.dataset} has "
-                        f"{split.num_classes}; use weights trained on this data set")
-    predicted = logits.argmax(dim=1) if len(split) else torch.empty(0, dtype=torch.long)
+    if edit_set is not None:  # cheap checks before the forward pass over the whole split
+        _check_edit_set_fits(edit_set, split)
+    if predicted is None:
+        predicted = _predict(loaded, split.images, split.num_classes, split.dataset,
+                             batch_size=batch_size,
+                             progress=f"evaluating {split.split}" if progress else False)
+    elif predicted.shape != split.labels.shape:
+        raise ValueError(f"predicted has shape {tuple(predicted.shape)}, the split "
+                         f"{tuple(split.labels.shape)}")
     report = EvaluationReport(
         dataset=split.dataset, split=split.split,
         test=accuracy_from_predictions(split.split, predicted, split.labels, names),
@@ -174,12 +180,8 @@ def evaluate_model(loaded: LoadedModel, split: ImageSplit, edit_set: EditSet | N
     if edit_set is None:
         return report
 
-    if len(edit_set) and edit_set.images.shape[1] != split.images.shape[1]:
-        raise UserError(f"edit set images have {edit_set.images.shape[1]} channels but "
-                        f"{split.dataset} images have {split.images.shape[1]}")
-    edit_logits = predict_logits(loaded.model, edit_set.images, batch_size=batch_size)
-    edit_predicted = (edit_logits.argmax(dim=1) if len(edit_set)
-                      else torch.empty(0, dtype=torch.long))
+    edit_predicted = _predict(loaded, edit_set.images, split.num_classes, split.dataset,
+                              batch_size=batch_size, progress=False)
     report.edit = accuracy_from_predictions("edit set", edit_predicted, edit_set.labels, names)
 
     records = _records_with_source(edit_set)
@@ -193,6 +195,31 @@ def evaluate_model(loaded: LoadedModel, split: ImageSplit, edit_set: EditSet | N
     report.edit_set = {"path": str(edit_set.path) if edit_set.path else None,
                        "images": len(edit_set), "type": edit_set.info.get("type")}
     return report
+
+
+def _predict(loaded: LoadedModel, images: torch.Tensor, num_classes: int, dataset: str, *,
+             batch_size: int, progress: bool | str) -> torch.Tensor:
+    """Predicted class ids ``(N,)``, refusing a model built for another number of classes."""
+    if not len(images):
+        return torch.empty(0, dtype=torch.long)
+    logits = predict_logits(loaded.model, images, batch_size=batch_size, progress=progress)
+    if logits.shape[1] != num_classes:
+        raise UserError(f"the model predicts {logits.shape[1]} classes but {dataset} has "
+                        f"{num_classes}; use weights trained on this data set")
+    return logits.argmax(dim=1)
+
+
+def _check_edit_set_fits(edit_set: EditSet, split: ImageSplit) -> None:
+    if not len(edit_set):
+        return
+    if edit_set.images.shape[1] != split.images.shape[1]:
+        raise UserError(f"edit set images have {edit_set.images.shape[1]} channels but "
+                        f"{split.dataset} images have {split.images.shape[1]}")
+    top = int(edit_set.labels.max())
+    if top >= split.num_classes:
+        raise UserError(f"edit set: label {top} is outside the {split.num_classes} classes "
+                        f"0..{split.num_classes - 1} of {split.dataset}; was it made for "
+                        "another data set?")
 
 
 def _records_with_source(edit_set: EditSet) -> list[dict[str, Any]]:

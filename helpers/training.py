@@ -191,7 +191,7 @@ def _resume(run_dir: Path, config: TrainConfig, model, optimizer, scheduler,
     optimizer.load_state_dict(state["optimizer_state"])
     scheduler.load_state_dict(state["scheduler_state"])
     generator.set_state(state["generator_state"])
-    pass  # MUTANT
+    torch.set_rng_state(state["torch_rng_state"])
     history_file = run_dir / "history.json"
     history = json.loads(history_file.read_text())["epochs"] if history_file.exists() else []
     history = [h for h in history if h["epoch"] <= state["epoch"]]

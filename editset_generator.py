@@ -1,0 +1,165 @@
+"""Make an edit set: images of a split that a model gets wrong (or right), ready for repair.
+
+Examples:
+  uv run python editset_generator.py misclassified
+  uv run python editset_generator.py misclassified --max-samples 100 --seed 1
+  uv run python editset_generator.py misclassified --per-class 10 --num-classes 5
+  uv run python editset_generator.py misclassified --per-class 20 --target-classes 0 3 5
+  uv run python editset_generator.py by-class --target-class 3 --focus incorrect
+  uv run python editset_generator.py by-class --target-class 3 --focus correct --max-samples 50
+  uv run python editset_generator.py misclassified --output /tmp/sets/wrong_edit_dataset.pt
+
+Files (in --output-dir, default data/edit_sets/):
+  misclassified            -> misclassified_edit_dataset.pt + misclassified_edit_metadata.json
+  by-class 3 (incorrect)   -> class_3_cat_edit_dataset.pt + class_3_cat_edit_metadata.json
+  by-class 3 --focus correct -> class_3_cat_correct_edit_dataset.pt (+ its _edit_metadata.json)
+An existing file is kept unless --force is given. When no image meets the criterion, nothing
+is written and the exit code is still 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from helpers.cli import HelpFormatter, add_data_args, run_main, setup_logging
+
+if TYPE_CHECKING:
+    from editset_helpers.generation import Balance
+
+SET_TYPES = {  # subcommand (and --focus) -> registered selector name
+    "misclassified": "misclassified",
+    "incorrect": "class_homogeneous_incorrect",
+    "correct": "class_homogeneous_correct",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--weights", default="artifacts/alexnet_base.pth",
+                        help="model whose predictions decide what is wrong")
+    add_data_args(common)
+    common.add_argument("--split", default="test", help="split the images come from")
+    common.add_argument("--max-samples", type=int, default=None,
+                        help="keep at most this many (a seeded random subset, nested across "
+                             "sizes; -1 or unset: all)")
+    common.add_argument("--seed", type=int, default=0, help="seed of the random subset")
+    common.add_argument("--output-dir", default="data/edit_sets",
+                        help="folder for <name>_edit_dataset.pt and <name>_edit_metadata.json")
+    common.add_argument("--output", default=None, metavar="PATH",
+                        help="write the .pt here instead (the JSON goes beside it)")
+    common.add_argument("--force", action="store_true", help="overwrite existing files")
+    common.add_argument("-v", "--verbose", action="store_true")
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=HelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    wrong = commands.add_parser("misclassified", parents=[common], formatter_class=HelpFormatter,
+                                help="every image whose predicted class differs from its label",
+                                description="Images the model gets wrong, optionally "
+                                            "class-balanced by their true class.")
+    balance = wrong.add_argument_group(
+        "class balance", "take the same number of images from each chosen true class")
+    balance.add_argument("--per-class", type=int, default=None, metavar="K",
+                         help="images per class (classes: --num-classes, --target-classes, or "
+                              "every class)")
+    which = balance.add_mutually_exclusive_group()
+    which.add_argument("--num-classes", type=int, default=None, metavar="N",
+                       help="balance over classes 0..N-1")
+    which.add_argument("--target-classes", type=int, nargs="+", default=None, metavar="C",
+                       help="balance over these class ids")
+
+    by_class = commands.add_parser("by-class", parents=[common], formatter_class=HelpFormatter,
+                                   help="images of one true class, wrong or right",
+                                   description="Images of one true class that the model gets "
+                                               "wrong (--focus incorrect) or right (correct).")
+    by_class.add_argument("--target-class", type=int, required=True, metavar="N",
+                          help="true class id (0-based)")
+    by_class.add_argument("--focus", choices=("incorrect", "correct"), default="incorrect",
+                          help="images the model gets wrong, or those it gets right")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    from editset_helpers.generation import Source, generate_edit_set
+    from editset_helpers.io import class_set_name, edit_set_paths, metadata_path_for
+    from editset_helpers.predictions import split_predictions
+    from helpers.atomic_io import check_writable
+    from helpers.checkpoints import load_checkpoint
+    from helpers.datasets import load_split
+    from helpers.errors import UserError
+    from helpers.sampling import resolve_classes
+
+    balance = _balance(args)
+    if args.max_samples is not None and args.max_samples != -1 and args.max_samples < 1:
+        raise UserError(f"--max-samples must be a positive number or -1 for all, got "
+                        f"{args.max_samples}")
+    loaded = load_checkpoint(args.weights)  # a wrong path fails before the data set loads
+    split = load_split(args.dataset, args.split, data_root=args.data_root)
+
+    if args.command == "misclassified":
+        set_type, name, parameters = SET_TYPES["misclassified"], "misclassified", {}
+        criterion = "misclassified"
+    else:
+        k = args.target_class
+        if not 0 <= k < split.num_classes:
+            listed = ", ".join(f"{i} {n}" for i, n in enumerate(split.class_names[:20]))
+            more = ", ..." if split.num_classes > 20 else ""
+            raise UserError(f"unknown class {k}; --target-class must be 0..{split.num_classes - 1}"
+                            f" ({listed}{more})")
+        set_type = SET_TYPES[args.focus]
+        name = class_set_name(k, split.class_names[k], focus=args.focus)
+        parameters = {"target_class": k}
+        criterion = f"class {k} {split.class_names[k]}, {args.focus}ly classified"
+    if balance is not None:  # an unknown class id fails now, not after the forward pass
+        resolve_classes(split.num_classes, num_classes=balance.num_classes,
+                        target_classes=balance.target_classes)
+    output = args.output or edit_set_paths(args.output_dir, name)[0]
+    check_writable(output, force=args.force)  # both files, before the slow part
+    check_writable(metadata_path_for(output), force=args.force)
+
+    if loaded.metadata.class_names is None:
+        loaded.metadata.class_names = list(split.class_names)
+    source = Source(loaded, split, split_predictions(loaded, split))
+    result = generate_edit_set(source, set_type, output, parameters=parameters,
+                               max_samples=args.max_samples, seed=args.seed, balance=balance,
+                               force=args.force)
+
+    where = f"{split.dataset}/{split.split}"
+    print(f"{criterion}: {result.available} of {len(split)} {where} images meet the criterion "
+          f"(model accuracy {100 * source.predictions.accuracy:.2f}%)")
+    if result.balance is not None:
+        print(f"balanced: {result.balance.summary(split.class_names)}")
+    if result.paths is None:
+        print("no image meets the criterion; nothing written")
+        return 0
+    pt_path, json_path = result.paths
+    print(f"wrote {len(result.edit_set)} images to {pt_path} (metadata: {json_path})")
+    return 0
+
+
+def _balance(args: argparse.Namespace) -> Balance | None:
+    """The class-balance options as a ``Balance``, or ``None`` when not asked for."""
+    from editset_helpers.generation import Balance
+    from helpers.errors import UserError
+
+    per_class = getattr(args, "per_class", None)
+    num_classes = getattr(args, "num_classes", None)
+    target_classes = getattr(args, "target_classes", None)
+    if per_class is None:
+        if num_classes is not None or target_classes:
+            raise UserError("--num-classes and --target-classes choose the classes to balance; "
+                        "give --per-class K as well")
+        return None
+    if per_class < 1:
+        raise UserError(f"--per-class must be at least 1, got {per_class}")
+    return Balance(per_class, num_classes=num_classes, target_classes=target_classes)
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

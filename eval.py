@@ -1,0 +1,84 @@
+"""Evaluate a classifier: overall and per-class accuracy and the confusion matrix on a split.
+
+Examples:
+  uv run python eval.py                                # artifacts/alexnet_base.pth, CIFAR-10 test
+  uv run python eval.py --edit-set data/edit_sets/misclassified_edit_dataset.pt
+  uv run python eval.py --weights results/repaired.pth --edit-set data/edit_sets/x_edit_dataset.pt
+  uv run python eval.py --json results/base_eval.json  # the same numbers for machines
+  uv run python eval.py --split train --data-root /data/cifar
+  uv run python eval.py --dataset npz:/data/imagenet64 --split val --weights artifacts/in64.pth
+
+With --edit-set, the drawdown set is the evaluated split minus the edit set's images (matched
+by data set, split and image index): accuracy on images the repair was not asked to change.
+Accuracies in the JSON report are fractions in [0, 1]; the terminal shows percent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from datetime import UTC, datetime
+
+from helpers.cli import HelpFormatter, add_data_args, run_main, setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--weights", default="artifacts/alexnet_base.pth",
+                        help="model checkpoint (ours or a plain torchvision AlexNet state_dict)")
+    add_data_args(parser)
+    parser.add_argument("--split", default="test", help="split to evaluate on")
+    parser.add_argument("--edit-set", default=None, metavar="PATH",
+                        help="an *_edit_dataset.pt: also report edit-set and drawdown accuracy")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="also write the report as JSON to PATH")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --json file")
+    parser.add_argument("--batch-size", type=int, default=500, help="images per forward pass")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    from editset_helpers.io import load_edit_set
+    from helpers.atomic_io import atomic_write_json, check_writable
+    from helpers.checkpoints import load_checkpoint
+    from helpers.datasets import load_split
+    from helpers.errors import UserError
+    from helpers.evaluation import evaluate_model, format_accuracy_summary, format_accuracy_table
+
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.json:  # refuse before the slow part, not after it
+        check_writable(args.json, force=args.force)
+    # Cheap checks first: a wrong path should not wait for a data set to load.
+    loaded = load_checkpoint(args.weights)
+    edit_set = load_edit_set(args.edit_set) if args.edit_set else None
+    split = load_split(args.dataset, args.split, data_root=args.data_root)
+
+    report = evaluate_model(loaded, split, edit_set, batch_size=args.batch_size)
+    print(f"model: {args.weights} ({loaded.metadata.architecture}, "
+          f"{loaded.metadata.num_classes} classes)")
+    print(f"data: {split.dataset}/{split.split}, {len(split)} images")
+    print(format_accuracy_table(report.test))
+    if report.edit is not None and report.drawdown is not None:
+        print(f"edit set file: {args.edit_set} ({len(edit_set)} images)")
+        print(format_accuracy_summary(report.edit))
+        print(format_accuracy_summary(report.drawdown)
+              + f" [{split.split} minus {report.excluded} edit-set images]")
+
+    if args.json:
+        document = {**report.to_dict(),
+                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "command": shlex.join(["eval.py", *(sys.argv[1:] if argv is None else argv)])}
+        atomic_write_json(args.json, document)
+        print(f"report written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
