@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from edits.config import RepairConfig
 from edits.repair import RepairResult, repair
@@ -24,22 +23,21 @@ from editset_helpers.io import EditSet
 from helpers.atomic_io import atomic_write_json, check_writable
 from helpers.checkpoints import LoadedModel, ModelMetadata, save_checkpoint
 from helpers.datasets import ImageSplit
-from helpers.evaluation import drawdown_indices
-from helpers.inference import predict_labels
+from helpers.evaluation import evaluate_model
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Accuracies:
-    """Fractions in [0, 1]; ``drawdown_images`` is the size of the drawdown set."""
+    """Fractions in [0, 1] (None for an empty set); ``drawdown_images`` sizes the drawdown set."""
 
-    test: float
-    edit: float
-    drawdown: float
+    test: float | None
+    edit: float | None
+    drawdown: float | None
     drawdown_images: int
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | None]:
         return vars(self).copy()
 
 
@@ -55,21 +53,21 @@ class JobResult:
     @property
     def drawdown_points(self) -> float | None:
         """Drawdown-set accuracy lost, in percentage points (positive = worse)."""
-        return None if self.after is None else 100 * (self.before.drawdown - self.after.drawdown)
+        if self.after is None or self.before.drawdown is None or self.after.drawdown is None:
+            return None
+        return 100 * (self.before.drawdown - self.after.drawdown)
 
 
-def measure(model: nn.Module, test_split: ImageSplit, edit_set: EditSet,
-            drawdown: torch.Tensor, test_predictions: torch.Tensor | None = None) -> Accuracies:
-    predicted = (test_predictions if test_predictions is not None else
-                 predict_labels(model, test_split.images, progress="evaluating test split"))
-    correct = predicted == test_split.labels
-    edit_predicted = predict_labels(model, edit_set.images)
-    return Accuracies(
-        test=float(correct.double().mean()),
-        edit=float((edit_predicted == edit_set.labels).double().mean()) if len(edit_set) else
-        float("nan"),
-        drawdown=float(correct[drawdown].double().mean()) if len(drawdown) else float("nan"),
-        drawdown_images=len(drawdown))
+def measure(loaded: LoadedModel, test_split: ImageSplit, edit_set: EditSet,
+            predicted: torch.Tensor | None = None) -> Accuracies:
+    """Test, edit-set and drawdown-set accuracy of one model (see ``evaluate_model``)."""
+    report = evaluate_model(loaded, test_split, edit_set, predicted=predicted, progress=True)
+
+    def fraction(result) -> float | None:
+        return result.accuracy if result is not None and result.count else None
+
+    return Accuracies(fraction(report.test), fraction(report.edit), fraction(report.drawdown),
+                      report.drawdown.count if report.drawdown is not None else 0)
 
 
 def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig, *,
@@ -84,16 +82,15 @@ def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig,
     output = check_writable(output, force=force) if output else None
     report_path = check_writable(report_path, force=force) if report_path else None
     started = time.perf_counter()
-    drawdown = drawdown_indices(test_split, edit_set.metadata)
-    before = measure(loaded.model, test_split, edit_set, drawdown, base_test_predictions)
-    log.info("before: test %.2f%%, edit %.2f%%, drawdown set %.2f%% (%d images)",
-             100 * before.test, 100 * before.edit, 100 * before.drawdown, len(drawdown))
+    before = measure(loaded, test_split, edit_set, base_test_predictions)
+    log.info("before: %s", _describe(before))
     result = repair(loaded.model, edit_set.images, edit_set.labels, config,
                     train_split=train_split, model_path=loaded.path)
     log.info("%s", result.message)
     after = None
     if result.model is not None:
-        after = measure(result.model, test_split, edit_set, drawdown)
+        after = measure(LoadedModel(result.model, loaded.metadata, None), test_split, edit_set)
+        log.info("after: %s", _describe(after))
     job = JobResult(result, before, after, {}, output, report_path)
     job.report = build_report(job, loaded, edit_set, time.perf_counter() - started)
     if output is not None and result.verified:
@@ -102,6 +99,14 @@ def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig,
     if report_path is not None:
         atomic_write_json(report_path, job.report)
     return job
+
+
+def _describe(accuracies: Accuracies) -> str:
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.2f}%"
+
+    return (f"test {pct(accuracies.test)}, edit set {pct(accuracies.edit)}, drawdown set "
+            f"{pct(accuracies.drawdown)} ({accuracies.drawdown_images} images)")
 
 
 def repaired_metadata(loaded: LoadedModel, job: JobResult) -> ModelMetadata:
@@ -149,7 +154,7 @@ def build_report(job: JobResult, loaded: LoadedModel, edit_set: EditSet,
 def format_before_after(job: JobResult) -> str:
     """The before/after table a terminal user reads first."""
     def pct(value: float | None) -> str:
-        return "-" if value is None or value != value else f"{100 * value:6.2f}%"
+        return "-" if value is None else f"{100 * value:6.2f}%"
 
     before, after = job.before, job.after
     result = job.repair
@@ -173,5 +178,5 @@ def format_before_after(job: JobResult) -> str:
         lines.append(f"{'parameter change':<{width}}  max |d| {stats['linf']:.4f}, "
                      f"mean |d| {stats['mean_abs']:.2e} over {stats['total_parameters']} "
                      f"parameters of {result.layer}")
-    lines.append(f"{'status':<{width}}  {result.status}: {result.message}")
+    lines.append(f"{'result':<{width}}  {result.message}")
     return "\n".join(lines)

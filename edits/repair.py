@@ -153,6 +153,7 @@ def repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config:
     solution = solve_lazily(candidates, norm, geometry, make_backend(config.solver),
                             num_neurons=len(symbolic.neurons), width=symbolic.width,
                             column_bound=config.param_bound if bound_as_columns else None,
+                            param_bound=config.param_bound,
                             time_limit=config.time_limit, max_rounds=config.max_rounds)
     timings["solve_total"] = time.perf_counter() - mark
 
@@ -165,15 +166,20 @@ def repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config:
         return result
 
     mark = time.perf_counter()
-    result.change = solution.change
-    result.model = symbolic.apply(model, solution.change)
+    change = solution.change
+    if config.param_bound is not None:
+        # The loop accepts a bound row as met within a relative 1e-7; clipping makes the bound
+        # exact, and the forward pass below checks that the margins survived it.
+        change = np.clip(change, -config.param_bound, config.param_bound)
+    result.change = change
+    result.model = symbolic.apply(model, change)
     result.verification = verify(result.model, images, labels, config.margin)
     if reference is not None and len(reference.keep_indices):
         keep_images = train_split.unit_images(reference.keep_indices)
         result.keep_verification = verify(result.model, keep_images,
                                           torch.as_tensor(reference.keep_labels))
     timings["verify"] = time.perf_counter() - mark
-    result.change_stats = change_statistics(solution.change, config, geometry, bound_as_columns)
+    result.change_stats = change_statistics(change, config, geometry, bound_as_columns)
     if result.verification.passed:
         result.status = "repaired"
         result.message = (f"repaired and verified: {result.verification.correct}/"

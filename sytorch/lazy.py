@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sytorch.geometry import Geometry
-from sytorch.norms import Norm, WhitenedRows
+from sytorch.geometry import Geometry, ParameterGeometry
+from sytorch.norms import LinfNorm, Norm, WhitenedRows
 from sytorch.rows import BoundCandidates, RowBlock, RowCandidates
 from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus
 
@@ -61,9 +61,15 @@ class LazySolution:
 
 def solve_lazily(candidates: list[Candidates], norm: Norm, geometry: Geometry,
                  backend: SolverBackend, *, num_neurons: int, width: int,
-                 column_bound: float | None = None, time_limit: float | None = None,
-                 tolerance: float = 1e-7, max_rounds: int = 30) -> LazySolution:
-    """Minimise ``norm`` of the change subject to all ``candidates`` rows (see module doc)."""
+                 column_bound: float | None = None, param_bound: float | None = None,
+                 time_limit: float | None = None, tolerance: float = 1e-7,
+                 max_rounds: int = 30) -> LazySolution:
+    """Minimise ``norm`` of the change subject to all ``candidates`` rows (see module doc).
+
+    ``column_bound`` is handed to the norm (a box on its variables: parameter geometry, LP
+    norms); ``param_bound`` is the raw bound however it is enforced, used to tell an infeasible
+    repair from a solver that lost its way.
+    """
     started = time.perf_counter()
     change = np.zeros((num_neurons, width))
     active: list[RowBlock] = []
@@ -94,11 +100,30 @@ def solve_lazily(candidates: list[Candidates], norm: Norm, geometry: Geometry,
         solution.results.append(result)
         solution.rounds.append(RoundRecord(round_number, rows.num_rows, added, result.summary(),
                                            time.perf_counter() - round_started))
+        if result.status == SolveStatus.ERROR and param_bound is not None:
+            result = _settle_feasibility(active, width, param_bound, backend, result)
         if result.status != SolveStatus.OPTIMAL or outcome.whitened_change is None:
             return _stop(solution, result.status, result.message, active)
         change = geometry.unwhiten(outcome.whitened_change)
     return _stop(solution, SolveStatus.ITERATION_LIMIT,
                  f"rows were still being added after {max_rounds} rounds", active)
+
+
+def _settle_feasibility(active: list[RowBlock], width: int, bound: float,
+                        backend: SolverBackend, failed: SolveResult) -> SolveResult:
+    """A failed solve under a parameter bound: is there any change within the bound at all?
+
+    The question is asked in raw parameter coordinates, where the bound is a plain box and the
+    LP is well conditioned; the rows are the active ones (a subset of all), so "infeasible" here
+    is final for the whole repair.
+    """
+    data_rows = [block for block in active if not block.is_unit]
+    rows = WhitenedRows.build(data_rows, ParameterGeometry(), width)
+    check = LinfNorm().solve(rows, backend, column_bound=bound).result
+    if check.status == SolveStatus.INFEASIBLE:
+        failed.status = SolveStatus.INFEASIBLE
+        failed.message = f"no change within --param-bound {bound:g} meets the active rows"
+    return failed
 
 
 def _count(active: list[RowBlock]) -> dict[str, int]:

@@ -29,6 +29,7 @@ from sytorch.rows import RowBlock
 from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus
 
 MAX_LP_NONZEROS = 60_000_000  # beyond this an LP does not fit in memory here; use l2
+PRIMAL_TOLERANCE = 1e-6  # relative row violation accepted from a solver (margins carry slack)
 
 
 @dataclass
@@ -87,6 +88,26 @@ class WhitenedRows:
         return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                              shape=(self.num_rows, self.num_neurons * p))
 
+    def values(self, whitened_change: np.ndarray) -> np.ndarray:
+        """Left-hand sides at a change given in these (whitened) coordinates."""
+        per_feature = self.features @ whitened_change.T  # (U, K)
+        return np.einsum("rk,rk->r", self.coef, per_feature[self.which])
+
+    def row_lengths(self) -> np.ndarray:
+        """Euclidean length of each row over all K*p variables."""
+        feature_norms = np.sqrt(np.einsum("up,up->u", self.features, self.features))
+        return np.sqrt(np.einsum("rk,rk->r", self.coef, self.coef)) * feature_norms[self.which]
+
+    def worst_violation(self, whitened_change: np.ndarray) -> float:
+        """Largest distance by which the change falls short of a row's half-space, relative to
+        the change's own size (so rows of any length and scale compare); 0 when all hold."""
+        if not len(self.rhs):
+            return 0.0
+        lengths = np.maximum(self.row_lengths(), 1e-300)
+        distance = (self.rhs - self.values(whitened_change)) / lengths
+        scale = max(1.0, float(np.linalg.norm(whitened_change)))
+        return float(max(distance.max(), 0.0)) / scale
+
     def estimated_nonzeros(self) -> int:
         return int(np.count_nonzero(self.coef)) * self.width
 
@@ -124,10 +145,16 @@ class L2Norm(Norm):
         gram = rows.features @ rows.features.T
         Q = (rows.coef @ rows.coef.T) * gram[np.ix_(rows.which, rows.which)]
         m = rows.num_rows
+        # Rows of very different lengths (a label row beside a whitened bound row, whose
+        # length grows like 1/sqrt(eps)) make the dual badly scaled; dividing every row by its
+        # length leaves the primal unchanged and puts ones on Q's diagonal.
+        length = np.sqrt(np.maximum(np.diag(Q), 1e-300))
+        Q = Q / np.outer(length, length)
+        rhs = rows.rhs / length
         # One always-satisfied row: HiGHS 1.15 returned "optimal" with a zero solution for QPs
         # with bounds only (../shared/notes/repair-drawdown.md); the row costs nothing.
         qp = QuadraticProgram(
-            cost=-rows.rhs, A=sp.csr_matrix(np.ones((1, m))), row_lower=np.zeros(1),
+            cost=-rhs, A=sp.csr_matrix(np.ones((1, m))), row_lower=np.zeros(1),
             row_upper=np.full(1, np.inf), col_lower=np.zeros(m), col_upper=np.full(m, np.inf),
             name="repair_dual_qp", Q=sp.csc_matrix(Q))
         result = backend.solve(qp, time_limit=time_limit)
@@ -136,10 +163,28 @@ class L2Norm(Norm):
         if not result.ok:
             return NormSolution(None, result)
         weights = np.zeros((len(rows.features), rows.num_neurons))
-        np.add.at(weights, rows.which, result.x[:, None] * rows.coef)
+        np.add.at(weights, rows.which, (result.x / length)[:, None] * rows.coef)
         change = weights.T @ rows.features
         result.objective = 0.5 * float(np.sum(change * change))  # the primal objective
+        violation = rows.worst_violation(change)
+        if violation > PRIMAL_TOLERANCE:
+            # Never trust the status alone: HiGHS reports "optimal" for a diverging dual (an
+            # infeasible repair) with huge multipliers. A feasibility LP tells the two apart.
+            return self._explain_violation(rows, backend, time_limit, result, violation)
         return NormSolution(change, result)
+
+    @staticmethod
+    def _explain_violation(rows: WhitenedRows, backend: SolverBackend, time_limit: float | None,
+                           result: SolveResult, violation: float) -> NormSolution:
+        feasibility = LinfNorm().solve(rows, backend, time_limit=time_limit).result
+        if feasibility.status == SolveStatus.INFEASIBLE:
+            result.status = SolveStatus.INFEASIBLE
+            result.message = "no change meets every row (the dual QP diverged)"
+        else:
+            result.status = SolveStatus.ERROR
+            result.message = (f"the QP answer misses its rows by {violation:.2g} although a "
+                              "solution exists; try --solver gurobi or --norm linf")
+        return NormSolution(None, result)
 
 
 class _LinearNorm(Norm):

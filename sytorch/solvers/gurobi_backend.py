@@ -1,9 +1,9 @@
 """Gurobi (``gurobipy``), used when asked for, or by ``auto`` when its licence is big enough.
 
-The PyPI wheel carries a size-limited licence (2,000 variables and 2,000 constraints). A model
-over that limit fails inside Gurobi with "Model too large for size-limited license"; that is
-turned into a :class:`SolverLicenceError`, which the repair reports as one line naming
-``--solver highs``.
+The PyPI wheel carries a size-limited licence: 2,000 variables and 2,000 constraints, and only
+200 variables once the objective is quadratic (measured with gurobipy 13). A model over that
+limit fails inside Gurobi with "Model too large for size-limited license"; that is turned into a
+:class:`SolverLicenceError`, which the repair reports as one line naming ``--solver highs``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus
 
 SIZE_LIMITED_CODE = 10010  # GRB_ERROR_SIZE_LIMIT_EXCEEDED
 RESTRICTED_LIMIT = 2000
+RESTRICTED_QUADRATIC_LIMIT = 200
 
 
 class SolverLicenceError(UserError):
@@ -39,7 +40,7 @@ class GurobiBackend(SolverBackend):
 
     def fits(self, problem: LinearProgram) -> bool:
         """Whether the licence takes the problem: probe once with a model of the same size."""
-        if problem.num_cols <= RESTRICTED_LIMIT and problem.num_rows <= RESTRICTED_LIMIT:
+        if _within_restricted_licence(problem):
             return True
         return not licence_is_size_limited()
 
@@ -57,6 +58,9 @@ class GurobiBackend(SolverBackend):
             if threads:
                 model.Params.Threads = int(threads)
             model.Params.Method = self.method
+            # The repair reads the QP's multipliers back into a change, so it needs them to
+            # solver precision, not just the objective: tighten barrier convergence.
+            model.Params.BarConvTol = 1e-10
             x = model.addMVar(problem.num_cols, lb=_finite(problem.col_lower),
                               ub=_finite(problem.col_upper))
             objective = problem.cost @ x
@@ -70,9 +74,11 @@ class GurobiBackend(SolverBackend):
             model.optimize()
         except gp.GurobiError as error:
             if getattr(error, "errno", None) == SIZE_LIMITED_CODE or "size-limited" in str(error):
+                kind = "quadratic " if _is_quadratic(problem) else ""
                 raise SolverLicenceError(
                     f"Gurobi's licence here is size-limited ({RESTRICTED_LIMIT} variables and "
-                    f"constraints) and this problem has {problem.num_cols} variables and "
+                    f"constraints, {RESTRICTED_QUADRATIC_LIMIT} variables for a quadratic "
+                    f"objective) and this {kind}problem has {problem.num_cols} variables and "
                     f"{problem.num_rows} constraints; use --solver highs") from None
             return SolveResult(self.name, SolveStatus.ERROR, message=str(error),
                                num_cols=problem.num_cols, num_rows=problem.num_rows,
@@ -109,6 +115,15 @@ def licence_is_size_limited() -> bool:
     except gp.GurobiError as error:
         return getattr(error, "errno", None) == SIZE_LIMITED_CODE or "size-limited" in str(error)
     return False
+
+
+def _is_quadratic(problem: LinearProgram) -> bool:
+    return isinstance(problem, QuadraticProgram) and problem.Q is not None
+
+
+def _within_restricted_licence(problem: LinearProgram) -> bool:
+    columns = RESTRICTED_QUADRATIC_LIMIT if _is_quadratic(problem) else RESTRICTED_LIMIT
+    return problem.num_cols <= columns and problem.num_rows <= RESTRICTED_LIMIT
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

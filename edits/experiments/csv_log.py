@@ -1,0 +1,173 @@
+"""A resumable, append-only CSV of finished rows: :class:`ResultLog`.
+
+Rules that make an interrupted sweep safe to re-run:
+
+* the header is written with the file, atomically, so a file never has half a header;
+* every row is one physical line (text cells have their line breaks replaced), written in
+  one ``write`` on an ``O_APPEND`` descriptor and ``fsync``'d before the next row starts, so a
+  kill loses at most the row being written;
+* a last line without its newline is the torn row of such a kill: it is cut off on open, with
+  a warning, and its configuration runs again (it was never finished);
+* a file whose header differs from ours is refused, never appended to;
+* an exclusive ``flock`` while open: two runners cannot interleave rows in one file.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from helpers.atomic_io import atomic_write_text
+from helpers.errors import UserError
+
+log = logging.getLogger(__name__)
+
+ID_COLUMN = "experiment_id"
+
+
+class ResultLog:
+    """Open with ``with ResultLog(path, columns) as results:``; then :meth:`append` rows.
+
+    ``completed_ids`` holds the ids of the rows already in the file (and those appended since).
+    """
+
+    def __init__(self, path: str | Path, columns: Sequence[str]) -> None:
+        if ID_COLUMN not in columns:
+            raise ValueError(f"columns must include {ID_COLUMN!r}")
+        self.path = Path(path)
+        self.columns = tuple(columns)
+        self.completed_ids: set[str] = set()
+        self._fd: int | None = None
+
+    # ------------------------------------------------------------------ opening
+
+    def open(self) -> ResultLog:
+        if self.path.is_dir():
+            raise UserError(f"{self.path} is a directory; give a CSV file path")
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            atomic_write_text(self.path, format_line(self.columns))
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UserError(f"{self.path} is being written by another experiment runner; wait "
+                            "for it or choose another --output-file") from None
+        try:
+            self._cut_torn_line(fd)
+            self.completed_ids = self._read_ids()
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return self
+
+    def _cut_torn_line(self, fd: int) -> None:
+        """Drop a last line that lacks its newline: the row a killed run was writing."""
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return
+        tail_start = max(0, size - (1 << 16))
+        tail = os.pread(fd, size - tail_start, tail_start)
+        while b"\n" not in tail and tail_start > 0:  # a row longer than 64 KiB
+            tail_start = max(0, tail_start - (1 << 16))
+            tail = os.pread(fd, size - tail_start, tail_start)
+        if b"\n" not in tail:
+            raise UserError(f"{self.path} has no complete line, not even a header; move it away")
+        keep = tail_start + tail.rindex(b"\n") + 1
+        log.warning("%s: dropping an incomplete last line (%d bytes) left by an interrupted "
+                    "run; its configuration runs again", self.path, size - keep)
+        os.ftruncate(fd, keep)
+        os.fsync(fd)
+
+    def _read_ids(self) -> set[str]:
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            check_header(self.path, header, self.columns)
+            ids: set[str] = set()
+            position = self.columns.index(ID_COLUMN)
+            for number, cells in enumerate(reader, start=2):
+                if len(cells) != len(self.columns):
+                    raise UserError(f"{self.path} line {number} has {len(cells)} cells, expected "
+                                    f"{len(self.columns)}; was it edited by hand? Fix or move it")
+                identifier = cells[position]
+                if identifier in ids:
+                    log.warning("%s: experiment %s appears more than once", self.path,
+                                identifier)
+                ids.add(identifier)
+        return ids
+
+    # ------------------------------------------------------------------ writing
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Write one row as one line and make it durable before returning."""
+        if self._fd is None:
+            raise RuntimeError("ResultLog.append before open()")
+        unknown = set(row) - set(self.columns)
+        if unknown:
+            raise ValueError(f"row has columns the log does not: {sorted(unknown)}")
+        identifier = str(row[ID_COLUMN])
+        if identifier in self.completed_ids:
+            raise ValueError(f"experiment {identifier} already has a row in {self.path}")
+        data = format_line([row.get(column) for column in self.columns]).encode("utf-8")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        os.fsync(self._fd)
+        self.completed_ids.add(identifier)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+    def __enter__(self) -> ResultLog:
+        return self.open()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+
+def check_header(path: Path, header: Sequence[str] | None, columns: Sequence[str]) -> None:
+    """Refuse a CSV written with other columns: appending would misalign every later row."""
+    if header is not None and tuple(header) == tuple(columns):
+        return
+    if not header:
+        raise UserError(f"{path} has an empty first line instead of the CSV header; move it away")
+    missing = [c for c in columns if c not in header]
+    extra = [c for c in header if c not in columns]
+    if missing or extra:
+        detail = "; ".join(part for part in (
+            f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+            if missing else "",
+            f"unexpected {', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}"
+            if extra else "") if part)
+    else:
+        detail = "the same columns in another order"
+    raise UserError(f"{path} has other columns than this runner writes ({detail}); choose a new "
+                    "--output-file or move the old file away")
+
+
+def format_line(cells: Sequence[Any]) -> str:
+    """One CSV line: ``None`` and NaN empty, floats at full precision, no embedded newlines."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([_cell(value) for value in cells])
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, str):
+        return " ".join(value.splitlines())
+    return value

@@ -1,0 +1,160 @@
+"""Configurations of a sweep: one :class:`TrialConfig` per repair, named by a stable hash.
+
+A configuration is plain data (strings and numbers), so it pickles to a process pool or a
+remote worker unchanged. Its ``experiment_id`` hashes the fields that decide the *result* and
+leaves out where inputs are found and outputs go (``data_root``, ``edit_sets_dir``,
+``models_dir``): moving the data or the output folders does not make finished rows look new.
+The weights enter by their path as given (normalised), not by content: sweeping a retrained
+model belongs in a new ``--output-file``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import itertools
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from edits.config import RepairConfig
+from editset_helpers.selectors import get_selector
+from helpers.errors import UserError
+
+SIZING_STRATEGIES = ("flexible", "strict")
+
+SET_FOCUS = {  # what an edit set of each type asks the repair to do
+    "misclassified": "incorrect",
+    "class_homogeneous_incorrect": "incorrect",
+    "class_homogeneous_correct": "correct",
+    "confident_wrong": "confident",
+    "closest": "closest",
+}
+
+ID_LENGTH = 16
+_LOCATION = {"identity": False}  # field metadata: where things are, not what is computed
+
+
+def set_focus(set_type: str) -> str:
+    """``incorrect``, ``correct``, ``confident`` or ``closest``; a newer selector's own name."""
+    return SET_FOCUS.get(set_type, set_type)
+
+
+def takes_target_class(set_type: str) -> bool:
+    """Whether the selector is per class: read from its signature, so new selectors need no
+    entry here."""
+    return "target_class" in inspect.signature(get_selector(set_type)).parameters
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything one repair of a sweep needs; ``experiment_id`` names its row."""
+
+    repair_set_type: str
+    requested_size: int
+    target_class: int | None
+    sizing: str
+    param_bound: float | None  # None: unbounded
+    margin: float
+    weights: str
+    dataset: str = "cifar10"
+    layer: str = "last"
+    norm: str = "l2"
+    geometry: str = "outputs"
+    solver: str = "highs"
+    seed: int = 0
+    time_limit: float | None = None
+    keep_set: int = 0
+    reference_size: int = 5000
+    data_root: str = field(default="data", metadata=_LOCATION)
+    edit_sets_dir: str = field(default="results/edit_sets", metadata=_LOCATION)
+    models_dir: str | None = field(default="results/models", metadata=_LOCATION)  # None: no save
+
+    def __post_init__(self) -> None:
+        # One spelling per value, so the hash does not depend on 5 vs 5.0 or ./a vs a.
+        for name in ("param_bound", "margin", "time_limit"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, float(value))
+        object.__setattr__(self, "weights", os.path.normpath(str(self.weights)))
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide the result (the hashed part)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.metadata.get("identity", True)}
+
+    @property
+    def experiment_id(self) -> str:
+        text = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:ID_LENGTH]
+
+    @property
+    def set_label(self) -> str:
+        """``misclassified`` or ``class_homogeneous_incorrect[3]``."""
+        if self.target_class is None:
+            return self.repair_set_type
+        return f"{self.repair_set_type}[{self.target_class}]"
+
+    @property
+    def label(self) -> str:
+        """Short human name for logs: ``class_homogeneous_incorrect[3] n=50 bound=5 margin=2``."""
+        bound = "none" if self.param_bound is None else f"{self.param_bound:g}"
+        return f"{self.set_label} n={self.requested_size} bound={bound} margin={self.margin:g}"
+
+    def repair_config(self) -> RepairConfig:
+        return RepairConfig(layer=self.layer, norm=self.norm, geometry=self.geometry,
+                            margin=self.margin, param_bound=self.param_bound,
+                            keep_set=self.keep_set, reference_size=self.reference_size,
+                            solver=self.solver, time_limit=self.time_limit, seed=self.seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def expand_grid(template: TrialConfig, *, set_types: Sequence[str], sizes: Sequence[int],
+                target_classes: Sequence[int], param_bounds: Sequence[float | None],
+                margins: Sequence[float]) -> list[TrialConfig]:
+    """The cross product, types outermost, in a fixed order, without duplicates.
+
+    ``target_classes`` multiply only the per-class types (``class_homogeneous_*``); the other
+    types get one configuration with ``target_class=None``. Every axis is checked here, so a
+    mistake fails before any repair runs.
+    """
+    if template.sizing not in SIZING_STRATEGIES:
+        raise UserError(f"unknown sizing strategy {template.sizing!r}; use "
+                        f"{' or '.join(SIZING_STRATEGIES)}")
+    template.repair_config().validate()
+    for size in sizes:
+        if size < 1:
+            raise UserError(f"repair-set sizes must be positive, got {size}")
+    for bound in param_bounds:
+        replace(template, param_bound=bound).repair_config().validate()
+    for margin in margins:
+        replace(template, margin=margin).repair_config().validate()
+    configs: dict[str, TrialConfig] = {}
+    for set_type in set_types:
+        get_selector(set_type)
+        classes: Sequence[int | None] = (list(target_classes) if takes_target_class(set_type)
+                                         else [None])
+        if not classes:
+            raise UserError(f"{set_type} needs target classes; give --target-classes")
+        for target, size, bound, margin in itertools.product(classes, sizes, param_bounds,
+                                                             margins):
+            config = replace(template, repair_set_type=set_type, target_class=target,
+                             requested_size=int(size), param_bound=bound, margin=margin)
+            configs.setdefault(config.experiment_id, config)
+    return list(configs.values())
+
+
+def check_target_classes(target_classes: Sequence[int] | None, class_names: Sequence[str]
+                         ) -> list[int]:
+    """``None`` means every class; an id outside the data set is the user's mistake."""
+    if target_classes is None:
+        return list(range(len(class_names)))
+    for target in target_classes:
+        if not 0 <= target < len(class_names):
+            raise UserError(f"unknown class {target}; classes are 0..{len(class_names) - 1} "
+                            f"({', '.join(class_names)})")
+    return list(dict.fromkeys(target_classes))

@@ -1,0 +1,198 @@
+"""Sweep repairs over edit-set types and sizes: one CSV row per repair, then plot them.
+
+Examples:
+  uv run python experiment_runner.py --repair-set-sizes 10 50 100 \\
+      --repair-set-types misclassified class_homogeneous_incorrect --target-classes 3 5
+  uv run python experiment_runner.py --repair-set-sizes 10 50 --param-bound 1 5 --margin 0.5 2
+  uv run python experiment_runner.py --repair-set-types confident_wrong closest --workers 2
+  uv run python experiment_runner.py --edit-set-sizing-strategy strict --no-save-models
+  uv run python experiment_runner.py plot results/experiment_data.csv --output-dir results/plots
+
+Commands: `run` (the default: the flags above work without it) and `plot`. Run again with the
+same flags after an interruption: configurations whose rows are in --output-file are skipped,
+the others run. Each row's experiment_id is a hash of its configuration. Accuracies in the CSV
+are fractions in [0, 1], drawdown is in percentage points, times in seconds (the columns are
+described in edits/experiments/columns.py).
+Exit codes: 0 every configuration has its row (failed repairs are rows too), 1 some trial
+crashed (logged; no row; a re-run retries it), 2 a user error (bad flag, missing file, a CSV
+with other columns).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from helpers.cli import HelpFormatter, add_data_args, run_main, setup_logging
+
+log = logging.getLogger("experiment_runner")
+
+COMMANDS = ("run", "plot")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from edits.experiments.executors import EXECUTORS
+    from edits.experiments.grid import SIZING_STRATEGIES
+    from editset_helpers.selectors import SELECTORS
+    from sytorch.geometry import GEOMETRIES
+    from sytorch.norms import NORMS
+    from sytorch.solvers import SOLVER_NAMES
+
+    description, epilog = __doc__.split("\n\n", 1)
+    parser = argparse.ArgumentParser(description=description, epilog=epilog,
+                                     formatter_class=HelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the sweep (default)", description=description,
+                              epilog=epilog, formatter_class=HelpFormatter)
+    grid = run.add_argument_group("the grid (one repair per combination)")
+    grid.add_argument("--repair-set-sizes", type=positive_int, nargs="+", default=[10, 50, 100],
+                      metavar="N", help="edit-set sizes (images) to request")
+    grid.add_argument("--repair-set-types", nargs="+", choices=sorted(SELECTORS),
+                      default=sorted(SELECTORS), metavar="TYPE",
+                      help=f"edit-set types, from: {', '.join(sorted(SELECTORS))}")
+    grid.add_argument("--target-classes", type=int, nargs="+", default=None, metavar="C",
+                      help="classes for the class_homogeneous_* types (default: all classes)")
+    grid.add_argument("--param-bound", type=float, nargs="+", default=[5.0], metavar="B",
+                      help="largest allowed |change| of any parameter; 0 for none")
+    grid.add_argument("--margin", type=float, nargs="+", default=[2.0], metavar="M",
+                      help="label logit must beat every other logit by this much")
+    grid.add_argument("--edit-set-sizing-strategy", choices=SIZING_STRATEGIES,
+                      default="flexible", help="flexible: use what exists, up to the size; "
+                      "strict: a row fails when fewer images exist")
+
+    repair = run.add_argument_group("repair (the same for every configuration)")
+    repair.add_argument("--weights", default="artifacts/alexnet_base.pth",
+                        help="checkpoint to repair")
+    add_data_args(repair)
+    repair.add_argument("--layer", default="last",
+                        help="layer to change: a name (classifier.6) or last / penultimate")
+    repair.add_argument("--norm", choices=sorted(NORMS), default="l2",
+                        help="how the change's size is measured")
+    repair.add_argument("--geometry", choices=GEOMETRIES, default="outputs",
+                        help="outputs: change of the layer's outputs over training images; "
+                             "parameters: the raw parameter change")
+    repair.add_argument("--solver", choices=SOLVER_NAMES, default="highs",
+                        help="auto: Gurobi when its licence fits the problem, else HiGHS")
+    repair.add_argument("--seed", type=int, default=0,
+                        help="seed of the edit-set subsets and the reference sample (default: 0)")
+    repair.add_argument("--time-limit", type=float, default=None,
+                        help="solver seconds per repair (default: none)")
+    repair.add_argument("--keep-set", type=int, default=0,
+                        help="correctly classified training images whose labels must stay right "
+                             "(default: 0)")
+    repair.add_argument("--reference-size", type=int, default=5000,
+                        help="training images that define the outputs geometry")
+
+    outputs = run.add_argument_group("outputs and execution")
+    outputs.add_argument("--output-file", type=Path, default=Path("results/experiment_data.csv"),
+                         help="CSV the rows are appended to (resumed when it exists)")
+    outputs.add_argument("--edit-sets-dir", type=Path, default=Path("results/edit_sets"),
+                         help="where edit sets are made and reused (one folder per model)")
+    outputs.add_argument("--models-dir", type=Path, default=Path("results/models"),
+                         help="where verified repaired checkpoints go")
+    outputs.add_argument("--no-save-models", action="store_true",
+                         help="do not save repaired checkpoints (AlexNet's are ~230 MB each)")
+    outputs.add_argument("--workers", type=positive_int, default=1,
+                         help="trials at once; more than 1 runs a local process pool")
+    outputs.add_argument("--executor", choices=sorted(EXECUTORS), default=None,
+                         help="where trials run (default: serial for 1 worker, else process)")
+    outputs.add_argument("--no-progress", action="store_true", help="no progress bar")
+    outputs.add_argument("-v", "--verbose", action="store_true")
+
+    plot = commands.add_parser("plot", help="figures and a summary table from a CSV",
+                               formatter_class=HelpFormatter,
+                               description="Write PNG figures (accuracy, drawdown and runtime "
+                               "against the edit-set size; success rate per type) and a summary "
+                               "table (CSV and Markdown) from an experiment CSV.")
+    plot.add_argument("csv", nargs="?", type=Path, default=Path("results/experiment_data.csv"),
+                      help="experiment CSV written by the run command")
+    plot.add_argument("--output-dir", type=Path, default=Path("results/plots"),
+                      help="folder for the PNGs and the summary table")
+    plot.add_argument("--force", action="store_true", help="overwrite existing figures")
+    plot.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
+        argv.insert(0, "run")  # `run` is the default command
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    if not args.verbose:  # one line per finished configuration, not the engine's every step
+        logging.getLogger().setLevel(logging.WARNING)
+        for name in (log.name, "edits.experiments"):
+            logging.getLogger(name).setLevel(logging.INFO)
+    return run_command(args) if args.command == "run" else plot_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from edits.experiments.columns import COLUMNS
+    from edits.experiments.csv_log import ResultLog
+    from edits.experiments.executors import make_executor
+    from edits.experiments.grid import (
+        TrialConfig,
+        check_target_classes,
+        expand_grid,
+        takes_target_class,
+    )
+    from edits.experiments.sweep import run_sweep
+    from helpers.datasets import dataset_class_names
+    from helpers.errors import NotFoundError
+
+    if not Path(args.weights).is_file():
+        raise NotFoundError(f"model weights {args.weights} not found; train one with `uv run "
+                            "python train.py` or pass --weights PATH")
+    per_class = [t for t in args.repair_set_types if takes_target_class(t)]
+    target_classes: list[int] = []
+    if per_class:
+        class_names = dataset_class_names(args.dataset, data_root=args.data_root)
+        target_classes = check_target_classes(args.target_classes, class_names)
+    elif args.target_classes:
+        log.warning("--target-classes is ignored: no class_homogeneous_* type was chosen")
+    template = TrialConfig(
+        repair_set_type=args.repair_set_types[0], requested_size=1, target_class=None,
+        sizing=args.edit_set_sizing_strategy, param_bound=None, margin=args.margin[0],
+        weights=str(args.weights), dataset=args.dataset, layer=args.layer, norm=args.norm,
+        geometry=args.geometry, solver=args.solver, seed=args.seed, time_limit=args.time_limit,
+        keep_set=args.keep_set, reference_size=args.reference_size,
+        data_root=str(args.data_root), edit_sets_dir=str(args.edit_sets_dir),
+        models_dir=None if args.no_save_models else str(args.models_dir))
+    configs = expand_grid(template, set_types=args.repair_set_types,
+                          sizes=args.repair_set_sizes, target_classes=target_classes,
+                          param_bounds=[b or None for b in args.param_bound],
+                          margins=args.margin)
+    executor = make_executor(args.executor, args.workers,
+                             log_level=logging.INFO if args.verbose else logging.WARNING)
+    log.info("%d configurations, %s executor with %d worker(s), rows to %s", len(configs),
+             executor.name, executor.workers, args.output_file)
+    with logging_redirect_tqdm(), ResultLog(args.output_file, COLUMNS) as results:
+        summary = run_sweep(configs, results, executor, progress=not args.no_progress)
+    print(f"{summary.describe()}\nrows: {args.output_file}")
+    for config, reason in summary.crashed:
+        print(f"crashed: {config.label} ({config.experiment_id}): {reason}", file=sys.stderr)
+    return 0 if summary.complete else 1
+
+
+def plot_command(args: argparse.Namespace) -> int:
+    from edits.experiments.plots import load_results, write_report
+
+    written = write_report(load_results(args.csv), args.output_dir, force=args.force)
+    print("\n".join(str(path) for path in written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

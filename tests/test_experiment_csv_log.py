@@ -1,0 +1,90 @@
+"""The resumable CSV: rows durable one at a time, torn tails cut, foreign headers refused."""
+
+from __future__ import annotations
+
+import csv
+import logging
+
+import pytest
+
+from edits.experiments.csv_log import ResultLog, format_line
+from helpers.errors import UserError
+
+COLUMNS = ("experiment_id", "value", "note")
+
+
+def read_rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_new_file_gets_the_header_and_rows_survive_reopening(tmp_path):
+    path = tmp_path / "sub" / "runs.csv"
+    with ResultLog(path, COLUMNS) as log:
+        assert log.completed_ids == set()
+        log.append({"experiment_id": "a", "value": 0.1, "note": None})
+        log.append({"experiment_id": "b", "value": float("nan"), "note": "x"})
+    assert read_rows(path) == [list(COLUMNS), ["a", "0.1", ""], ["b", "", "x"]]
+    with ResultLog(path, COLUMNS) as log:
+        assert log.completed_ids == {"a", "b"}
+
+
+def test_a_row_is_one_line_even_with_line_breaks_in_a_message(tmp_path):
+    path = tmp_path / "runs.csv"
+    with ResultLog(path, COLUMNS) as log:
+        log.append({"experiment_id": "a", "value": 1, "note": "first line\nsecond, \"quoted\""})
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2
+    assert read_rows(path)[1] == ["a", "1", 'first line second, "quoted"']
+
+
+def test_torn_last_line_is_cut_and_its_row_runs_again(tmp_path, caplog):
+    path = tmp_path / "runs.csv"
+    with ResultLog(path, COLUMNS) as log:
+        log.append({"experiment_id": "a", "value": 1, "note": ""})
+    whole = path.read_bytes()
+    torn = format_line(["b", 2, "half"]).encode()[:5]  # a kill in the middle of a write
+    path.write_bytes(whole + torn)
+    with caplog.at_level(logging.WARNING), ResultLog(path, COLUMNS) as log:
+        assert log.completed_ids == {"a"}
+        assert path.read_bytes() == whole
+        log.append({"experiment_id": "b", "value": 2, "note": "whole"})
+    assert "incomplete last line" in caplog.text
+    assert [row[0] for row in read_rows(path)[1:]] == ["a", "b"]
+
+
+def test_appending_a_finished_id_again_is_refused(tmp_path):
+    with ResultLog(tmp_path / "runs.csv", COLUMNS) as log:
+        log.append({"experiment_id": "a", "value": 1, "note": ""})
+        with pytest.raises(ValueError, match="already has a row"):
+            log.append({"experiment_id": "a", "value": 2, "note": ""})
+        with pytest.raises(ValueError, match="columns the log does not"):
+            log.append({"experiment_id": "c", "surprise": 1})
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    ("experiment_id,value\n", "missing note"),
+    ("experiment_id,value,note,extra\n", "unexpected extra"),
+    ("value,experiment_id,note\n", "same columns in another order"),
+])
+def test_a_csv_with_other_columns_is_refused_untouched(tmp_path, header, message):
+    path = tmp_path / "old.csv"
+    path.write_text(header + "1,2,3\n")
+    with pytest.raises(UserError, match=message):
+        ResultLog(path, COLUMNS).open()
+    assert path.read_text() == header + "1,2,3\n"
+
+
+def test_a_hand_edited_row_with_missing_cells_is_refused(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text("experiment_id,value,note\na,1\n")
+    with pytest.raises(UserError, match="line 2 has 2 cells, expected 3"):
+        ResultLog(path, COLUMNS).open()
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_file(tmp_path):
+    path = tmp_path / "runs.csv"
+    with ResultLog(path, COLUMNS), pytest.raises(UserError, match="being written by another"):
+        ResultLog(path, COLUMNS).open()
+    with ResultLog(path, COLUMNS) as log:  # free again once closed
+        assert log.completed_ids == set()

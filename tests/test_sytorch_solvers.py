@@ -1,0 +1,90 @@
+"""Back ends agree with each other, report their work, and fail in the ways users can act on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from helpers.errors import UserError
+from sytorch.program import LinearProgram, QuadraticProgram
+from sytorch.solvers import SolverLicenceError, make_backend
+from sytorch.solvers.base import SolveStatus
+from sytorch.solvers.gurobi_backend import RESTRICTED_LIMIT, licence_is_size_limited
+
+
+def _small_lp() -> LinearProgram:
+    # min x + 2y  s.t.  x + y >= 1,  x - y <= 0.5,  0 <= x, y <= 10  ->  x = 0.75, y = 0.25
+    return LinearProgram(np.array([1.0, 2.0]), sp.csr_matrix([[1.0, 1.0], [1.0, -1.0]]),
+                         np.array([1.0, -np.inf]), np.array([np.inf, 0.5]), np.zeros(2),
+                         np.full(2, 10.0))
+
+
+def _small_qp() -> QuadraticProgram:
+    # min 1/2 |x|^2 - x1 - 2 x2  s.t.  x1 + x2 <= 1, x >= 0  ->  x = (0, 1)
+    return QuadraticProgram(np.array([-1.0, -2.0]), sp.csr_matrix([[1.0, 1.0]]),
+                            np.array([-np.inf]), np.array([1.0]), np.zeros(2),
+                            np.full(2, np.inf), Q=sp.csc_matrix(np.eye(2)))
+
+
+@pytest.mark.parametrize("solver", ["highs", "gurobi", "auto"])
+def test_back_ends_solve_the_same_lp_and_qp(solver):
+    backend = make_backend(solver)
+    lp = backend.solve(_small_lp())
+    assert lp.status == SolveStatus.OPTIMAL
+    assert np.allclose(lp.x, [0.75, 0.25], atol=1e-7)
+    assert lp.objective == pytest.approx(1.25)
+    assert lp.num_rows == 2 and lp.num_cols == 2 and lp.solve_seconds >= 0
+    assert set(lp.iterations) >= ({"simplex", "barrier"} if lp.solver == "gurobi"
+                                  else {"simplex", "ipm"})
+    qp = backend.solve(_small_qp())
+    assert qp.status == SolveStatus.OPTIMAL
+    assert np.allclose(qp.x, [0.0, 1.0], atol=1e-5)
+
+
+def test_infeasible_lp_is_reported_not_raised():
+    lp = _small_lp()
+    lp.row_lower[0] = 30.0  # x + y >= 30 with x, y <= 10
+    for solver in ("highs", "gurobi"):
+        result = make_backend(solver).solve(lp)
+        assert result.status == SolveStatus.INFEASIBLE
+        assert result.x is None
+
+
+def _wide_lp(columns: int) -> LinearProgram:
+    return LinearProgram(np.ones(columns), sp.csr_matrix(np.ones((1, columns))), np.ones(1),
+                         np.full(1, np.inf), np.zeros(columns), np.ones(columns))
+
+
+def test_a_size_limited_gurobi_licence_is_one_line_naming_highs():
+    if not licence_is_size_limited():
+        pytest.skip("this machine's Gurobi licence is not size-limited")
+    with pytest.raises(SolverLicenceError) as caught:
+        make_backend("gurobi").solve(_wide_lp(RESTRICTED_LIMIT + 500))
+    message = str(caught.value)
+    assert "size-limited" in message and "--solver highs" in message and "\n" not in message
+    assert isinstance(caught.value, UserError)
+
+
+def test_auto_falls_back_to_highs_when_gurobi_cannot_take_the_problem():
+    result = make_backend("auto").solve(_wide_lp(RESTRICTED_LIMIT + 500))
+    assert result.status == SolveStatus.OPTIMAL
+    expected = "highs" if licence_is_size_limited() else "gurobi"
+    assert result.solver == expected
+    assert make_backend("auto").solve(_small_lp()).solver == "gurobi"
+
+
+def test_highs_honours_a_time_limit():
+    rng = np.random.default_rng(0)
+    rows, cols = 400, 4000
+    A = sp.random(rows, cols, density=0.2, random_state=1, format="csr")
+    lp = LinearProgram(rng.uniform(-1, 1, cols), A, np.full(rows, -np.inf),
+                       rng.uniform(0.5, 1, rows), np.full(cols, -1.0), np.full(cols, 1.0))
+    result = make_backend("highs").solve(lp, time_limit=1e-3)
+    assert result.status == SolveStatus.TIME_LIMIT
+    assert result.x is None
+
+
+def test_unknown_solver_is_a_user_error():
+    with pytest.raises(UserError, match="unknown solver 'cplex'"):
+        make_backend("cplex")
