@@ -14,7 +14,7 @@ from pathlib import Path
 from editset_helpers.io import DEFAULT_EDIT_SET_DIR
 from editset_helpers.web.app import NO_MODEL_NOTE, create_app
 from editset_helpers.web.server import bind, url_of
-from helpers.cli import HelpFormatter, run_main, setup_logging
+from helpers.cli import ArgumentParser, HelpFormatter, run_main, setup_logging
 
 log = logging.getLogger("edit_set_visualizer")
 
@@ -36,7 +36,7 @@ The page is at the printed URL; the JSON API starts at /api/sets.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=EXAMPLES,
+    parser = ArgumentParser(description=__doc__.splitlines()[0], epilog=EXAMPLES,
                                      formatter_class=HelpFormatter)
     parser.add_argument("--edit-sets-dir", type=Path, default=DEFAULT_EDIT_SET_DIR,
                         help="folder holding the *_edit_dataset.pt files")

@@ -23,7 +23,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from helpers.cli import HelpFormatter, add_data_args, run_main, setup_logging
+from helpers.cli import ArgumentParser, HelpFormatter, add_data_args, run_main, setup_logging
 
 if TYPE_CHECKING:
     from editset_helpers.generation import Balance
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--force", action="store_true", help="overwrite existing files")
     common.add_argument("-v", "--verbose", action="store_true")
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

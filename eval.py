@@ -20,11 +20,11 @@ import shlex
 import sys
 from datetime import UTC, datetime
 
-from helpers.cli import HelpFormatter, add_data_args, run_main, setup_logging
+from helpers.cli import ArgumentParser, HelpFormatter, add_data_args, run_main, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=HelpFormatter)
     parser.add_argument("--weights", default="artifacts/alexnet_base.pth",

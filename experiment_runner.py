@@ -25,7 +25,7 @@ import logging
 import sys
 from pathlib import Path
 
-from helpers.cli import HelpFormatter, add_data_args, run_main, setup_logging
+from helpers.cli import ArgumentParser, HelpFormatter, add_data_args, run_main, setup_logging
 
 log = logging.getLogger("experiment_runner")
 
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sytorch.solvers import SOLVER_NAMES
 
     description, epilog = __doc__.split("\n\n", 1)
-    parser = argparse.ArgumentParser(description=description, epilog=epilog,
+    parser = ArgumentParser(description=description, epilog=epilog,
                                      formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 

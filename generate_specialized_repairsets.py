@@ -26,7 +26,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from helpers.cli import HelpFormatter, add_data_args, run_main, setup_logging
+from helpers.cli import ArgumentParser, HelpFormatter, add_data_args, run_main, setup_logging
 from helpers.errors import UserError
 
 if TYPE_CHECKING:  # torch-heavy modules load only when a command needs them
@@ -35,13 +35,6 @@ if TYPE_CHECKING:  # torch-heavy modules load only when a command needs them
 
 DESCRIPTION, EPILOG = __doc__.split("\n\n", 1)
 BOTH_MAX_SAMPLES = 500  # `both` makes each kind with its defaults, this many images each
-
-
-class OneLineErrorParser(argparse.ArgumentParser):
-    """Argument mistakes become one ``error: ...`` line and exit 2, like every other mistake."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
 def number(text: str) -> float:
@@ -84,7 +77,7 @@ def _generation_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog="generate_specialized_repairsets.py",
+    parser = ArgumentParser(prog="generate_specialized_repairsets.py",
                                 description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -20,7 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
-from helpers.cli import HelpFormatter, add_data_args, run_main, setup_logging
+from helpers.cli import ArgumentParser, HelpFormatter, add_data_args, run_main, setup_logging
 
 log = logging.getLogger("run_repair")
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sytorch.norms import NORMS
     from sytorch.solvers import SOLVER_NAMES
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=HelpFormatter)
     parser.add_argument("mode", nargs="?", choices=["misclassified", "by-class"],
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     job = run_repair_job(loaded, edit_set, config, test_split=test_split,
                          train_split=train_split, output=args.output, report_path=report,
                          force=args.force)
-    print(format_before_after(job))
+    print(format_before_after(job.report))
     if job.repair.verified:
         print(f"repaired model: {args.output}\nreport: {report}")
         return 0

@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from helpers.cli import HelpFormatter, add_data_args, run_main, setup_logging
+from helpers.cli import ArgumentParser, HelpFormatter, add_data_args, run_main, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=HelpFormatter)
     add_data_args(parser)

@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,9 +25,10 @@ import torch
 from editset_helpers.io import EditSet, save_edit_set
 from editset_helpers.web.app import create_app
 from helpers.atomic_io import atomic_write_json, check_writable
-from helpers.cli import HelpFormatter, run_main
+from helpers.cli import ArgumentParser, HelpFormatter, run_main
 from helpers.datasets import CIFAR10_CLASSES, load_split
 from helpers.errors import UserError
+from helpers.provenance import commit, machine
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEIGHTS = PROJECT_ROOT / "artifacts" / "alexnet_base.pth"
@@ -46,7 +45,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=EXAMPLES,
+    parser = ArgumentParser(description=__doc__.splitlines()[0], epilog=EXAMPLES,
                                      formatter_class=HelpFormatter)
     parser.add_argument("--edit-set", type=Path, default=None,
                         help="benchmark this set (default: build one of --images CIFAR-10 "
@@ -164,24 +163,6 @@ def measure(client: Any, name: str, repeats: int) -> dict[str, Any]:
     results = {k: round(v, 4) for k, v in results.items()}
     results["images"] = client.get(f"/api/sets/{name}/summary").get_json()["images"]
     return results
-
-
-def machine() -> dict[str, Any]:
-    return {"platform": platform.platform(), "processor": platform.processor() or None,
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "load_average_1min": round(os.getloadavg()[0], 2)}
-
-
-def commit() -> dict[str, Any]:
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True,
-                                  text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
-
-    return {"sha": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 from editset_helpers.io import DEFAULT_EDIT_SET_DIR
 from editset_helpers.web.app import create_app
 from editset_helpers.web.browser import save_screenshots
-from helpers.cli import HelpFormatter, run_main, setup_logging
+from helpers.cli import ArgumentParser, HelpFormatter, run_main, setup_logging
 
 EXAMPLES = """\
 examples:
@@ -28,7 +28,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=EXAMPLES,
+    parser = ArgumentParser(description=__doc__.splitlines()[0], epilog=EXAMPLES,
                                      formatter_class=HelpFormatter)
     parser.add_argument("--edit-sets-dir", type=Path, default=DEFAULT_EDIT_SET_DIR,
                         help="folder holding the edit sets")

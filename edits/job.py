@@ -151,32 +151,34 @@ def build_report(job: JobResult, loaded: LoadedModel, edit_set: EditSet,
     }
 
 
-def format_before_after(job: JobResult) -> str:
-    """The before/after table a terminal user reads first."""
+def format_before_after(report: dict[str, Any]) -> str:
+    """The before/after table a terminal user reads first, from a job's report."""
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:6.2f}%"
 
-    before, after = job.before, job.after
-    result = job.repair
+    before = report["accuracy_before"]
+    after = report.get("accuracy_after") or {}
+    repair_part = report["repair"]
     rows = [
-        ("test accuracy", pct(before.test), pct(after.test if after else None)),
-        ("edit-set accuracy", pct(before.edit), pct(after.edit if after else None)),
-        (f"drawdown-set accuracy ({before.drawdown_images} images)", pct(before.drawdown),
-         pct(after.drawdown if after else None)),
+        ("test accuracy", pct(before["test"]), pct(after.get("test"))),
+        ("edit-set accuracy", pct(before["edit"]), pct(after.get("edit"))),
+        (f"drawdown-set accuracy ({before['drawdown_images']} images)", pct(before["drawdown"]),
+         pct(after.get("drawdown"))),
     ]
     width = max(len(r[0]) for r in rows)
-    lines = [f"{'':<{width}}   before     after", *(f"{name:<{width}}  {b:>8}  {a:>8}"
-                                                   for name, b, a in rows)]
-    solver = result.solver_summary()
-    lines.append(f"{'drawdown':<{width}}  {job.drawdown_points:+.2f} points"
-                 if job.drawdown_points is not None else f"{'drawdown':<{width}}  -")
-    lines.append(f"{'repair time':<{width}}  {result.timings.get('total', 0):.1f} s "
-                 f"(solver {solver.get('solve_seconds', 0):.1f} s, "
-                 f"{solver.get('rounds', 0)} round(s), {solver.get('solver', '-')})")
-    if result.change_stats:
-        stats = result.change_stats
-        lines.append(f"{'parameter change':<{width}}  max |d| {stats['linf']:.4f}, "
-                     f"mean |d| {stats['mean_abs']:.2e} over {stats['total_parameters']} "
-                     f"parameters of {result.layer}")
-    lines.append(f"{'result':<{width}}  {result.message}")
+    lines = [f"{'':<{width}}    before     after",
+             *(f"{name:<{width}}  {b:>8}  {a:>8}" for name, b, a in rows)]
+    points = report.get("drawdown_points")
+    lines.append(f"{'drawdown':<{width}}  " + ("-" if points is None else f"{points:+.2f} points"))
+    solver = repair_part.get("solver") or {}
+    timings = repair_part.get("timings_seconds") or {}
+    lines.append(f"{'repair time':<{width}}  {timings.get('total', 0):.1f} s (solver "
+                 f"{solver.get('solve_seconds', 0):.1f} s in {solver.get('rounds', 0)} round(s), "
+                 f"{solver.get('solver', '-')})")
+    change = repair_part.get("change") or {}
+    if change:
+        lines.append(f"{'parameter change':<{width}}  max |d| {change['linf']:.4f}, mean |d| "
+                     f"{change['mean_abs']:.2e} over {change['total_parameters']} parameters of "
+                     f"{repair_part['layer']}")
+    lines.append(f"{'result':<{width}}  {report['message']}")
     return "\n".join(lines)

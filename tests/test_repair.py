@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from editset_helpers.generation import Source
 from edits.config import RepairConfig
 from edits.job import run_repair_job
 from edits.repair import repair
+from editset_helpers.generation import Source
 from helpers.checkpoints import load_checkpoint
 from helpers.datasets import load_split
 from helpers.errors import UserError

@@ -114,7 +114,7 @@ def test_the_last_layer_has_no_pattern_rows_and_an_identity_jacobian(mlp):
 def test_only_linear_layers_can_be_symbolic(mlp):
     with pytest.raises(UserError, match="only Linear layers"):
         split_at(mlp, "relu1")
-    with pytest.raises(UserError, match="not found.*fc1, fc2, fc3"):
+    with pytest.raises(UserError, match=r"not found.*fc1, fc2, fc3"):
         split_at(mlp, "classifier.6")
 
 
@@ -170,5 +170,5 @@ def test_batchnorm_and_leaky_relu_are_carried_exactly():
 
 
 def test_neuron_ids_outside_the_layer_are_a_user_error(mlp):
-    with pytest.raises(UserError, match="--neurons must be ids in 0..9"):
+    with pytest.raises(UserError, match=r"--neurons must be ids in 0\.\.9"):
         SymbolicLinear.mark(mlp, "fc3", [3, 10])

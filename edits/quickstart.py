@@ -1,0 +1,105 @@
+"""The whole job on a fresh machine: data, a base model, an edit set, a repair, a table.
+
+Each step leaves its output in ``artifacts/quickstart/`` and is skipped when that output is
+already there, so an interrupted quick start resumes and a finished one prints its table again
+in seconds; ``--force`` redoes every step. A base model at ``artifacts/alexnet_base.pth`` (from
+``train.py``) is used when it exists; otherwise a short schedule trains one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from edits.config import RepairConfig
+from edits.job import format_before_after, run_repair_job
+from editset_helpers.generation import Source, generate_edit_set
+from editset_helpers.io import load_edit_set
+from helpers.cache import PROJECT_ROOT
+from helpers.datasets import load_split
+from helpers.errors import UserError
+from helpers.training import TrainConfig, train
+
+log = logging.getLogger(__name__)
+
+OFFLINE_BUILDER = PROJECT_ROOT.parent / "shared" / "datasets" / "cifar10" / \
+    "build_cifar10_batches.py"
+
+
+@dataclass
+class QuickstartSettings:
+    data_root: Path = Path("data")
+    folder: Path = Path("artifacts/quickstart")
+    base_model: Path = Path("artifacts/alexnet_base.pth")
+    epochs: int = 2
+    edit_set_size: int = 100
+    force: bool = False
+
+
+def ensure_cifar10(data_root: Path) -> None:
+    """Load CIFAR-10, downloading it; offline, build it from ``../shared`` when that exists."""
+    try:
+        load_split("cifar10", "test", data_root=data_root)
+        return
+    except UserError:
+        if not OFFLINE_BUILDER.exists():
+            raise
+    log.info("CIFAR-10 could not be downloaded; building it offline with %s", OFFLINE_BUILDER)
+    subprocess.run([sys.executable, str(OFFLINE_BUILDER), str(data_root)], check=True)
+    load_split("cifar10", "test", data_root=data_root)
+
+
+def run_quickstart(settings: QuickstartSettings) -> dict:
+    """Run (or resume) every step and return the repair report."""
+    folder = settings.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+
+    started = time.perf_counter()
+    ensure_cifar10(settings.data_root)
+    timings["data"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    weights = settings.base_model
+    if not weights.exists():
+        weights = folder / "alexnet_quick.pth"
+        if settings.force or not weights.exists():
+            log.info("no %s: training a quick base model (%d epochs)", settings.base_model,
+                     settings.epochs)
+            train(TrainConfig(data_root=str(settings.data_root), epochs=settings.epochs,
+                              run_name="quickstart", output=str(weights)), force=settings.force)
+    timings["model"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    edit_path = folder / "misclassified_edit_dataset.pt"
+    source = None
+    if settings.force or not edit_path.exists():
+        source = Source.load(weights, data_root=settings.data_root)
+        generate_edit_set(source, "misclassified", edit_path,
+                          max_samples=settings.edit_set_size, seed=0, force=True)
+    timings["edit_set"] = time.perf_counter() - started
+
+    report_path = folder / "repair_report.json"
+    if report_path.exists() and not settings.force:
+        report = json.loads(report_path.read_text())
+        if report.get("base_model", {}).get("path") == str(weights):
+            return report
+    started = time.perf_counter()
+    source = source or Source.load(weights, data_root=settings.data_root)
+    train_split = load_split("cifar10", "train", data_root=settings.data_root)
+    job = run_repair_job(source.loaded, load_edit_set(edit_path), RepairConfig(),
+                         test_split=source.split, train_split=train_split,
+                         output=folder / "alexnet_repaired.pth", report_path=report_path,
+                         force=True, base_test_predictions=source.predictions.predicted)
+    timings["repair_job"] = time.perf_counter() - started
+    job.report["quickstart_seconds"] = timings
+    return job.report
+
+
+def summary(report: dict) -> str:
+    return format_before_after(report)
