@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--suite", choices=[*SUITES, "all"], default="objective")
     parser.add_argument("--only", nargs="+", default=None, help="configuration names to run")
     parser.add_argument("--seed", type=int, default=0, help="which misclassified images")
+    parser.add_argument("--time-limit", type=float, default=600.0,
+                        help="solver seconds per configuration")
     parser.add_argument("--output", type=Path, default=None, help="also write all results here")
     parser.add_argument("--force", action="store_true")
     return parser
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         selection, _ = select_images(source, "misclassified", {}, max_samples=size,
                                      seed=args.seed)
         edit_set = build_edit_set(source, selection, "misclassified", {})
-        config = RepairConfig(**overrides)
+        config = RepairConfig(**{"time_limit": args.time_limit, **overrides})
         started = time.perf_counter()
         job = run_repair_job(source.loaded, edit_set, config, test_split=source.split,
                              train_split=train,

@@ -27,7 +27,8 @@ from typing import Any
 import torch
 
 from helpers.atomic_io import atomic_torch_save, atomic_write_json, check_writable
-from helpers.errors import NotFoundError, UserError
+from helpers.errors import UserError
+from helpers.torch_files import load_weights_only
 
 log = logging.getLogger(__name__)
 
@@ -149,17 +150,8 @@ def save_edit_set(edit_set: EditSet, pt_path: str | Path, *, force: bool = False
 def load_edit_set(path: str | Path) -> EditSet:
     """Read an edit set ``.pt`` (and its JSON when present), with a clear error for bad files."""
     path = Path(path)
-    if not path.exists():
-        raise NotFoundError(f"edit set {path} not found; make one with `uv run python "
-                            "editset_generator.py misclassified` or check the path")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        text = str(error)
-        if "WeightsUnpickler error:" in text:  # drop torch's advice to load unsafely
-            text = "not a tensor-only file: " + text.split("WeightsUnpickler error:")[1].strip()
-        first = (text.splitlines() or [type(error).__name__])[0]
-        raise UserError(f"{path} is not a readable edit set ({first[:160]})") from None
+    payload = load_weights_only(path, what="edit set", missing_hint="make one with `uv run "
+                                "python editset_generator.py misclassified` or check the path")
     if not isinstance(payload, dict) or "images" not in payload or "labels" not in payload:
         raise UserError(f"{path} is not an edit set: expected a dict with 'images', 'labels' and "
                         "'metadata'")

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from helpers.atomic_io import atomic_torch_save, check_writable
-from helpers.errors import NotFoundError, UserError
+from helpers.errors import UserError
+from helpers.torch_files import load_weights_only
 from helpers.transforms import CIFAR10_MEAN, CIFAR10_STD
 from model_classes.registry import DEFAULT_INPUT_SIZE, build_model
 
@@ -78,14 +79,8 @@ def save_checkpoint(model: nn.Module, path: str | Path, metadata: ModelMetadata,
 def load_checkpoint(path: str | Path, *, class_names: list[str] | None = None) -> LoadedModel:
     """Rebuild the model a checkpoint describes, in eval mode on the CPU."""
     path = Path(path)
-    if not path.exists():
-        raise NotFoundError(f"model weights {path} not found; train one with `uv run python "
-                            "train.py` or pass --weights PATH")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UserError(f"{path} is not a readable PyTorch checkpoint ({first[:200]})") from None
+    payload = load_weights_only(path, what="model weights", missing_hint="train one with "
+                                "`uv run python train.py` or pass --weights PATH")
     if isinstance(payload, dict) and "state_dict" in payload and "metadata" in payload:
         metadata = ModelMetadata.from_dict(payload["metadata"])
         state = payload["state_dict"]

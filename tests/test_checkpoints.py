@@ -85,7 +85,7 @@ def test_bad_files_are_user_errors(tmp_path):
     with pytest.raises(NotFoundError, match="--weights"):
         load_checkpoint(tmp_path / "absent.pth")
     (tmp_path / "junk.pth").write_text("not a checkpoint")
-    with pytest.raises(UserError, match="not a readable PyTorch checkpoint"):
+    with pytest.raises(UserError, match="not a readable model weights file"):
         load_checkpoint(tmp_path / "junk.pth")
     torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
     with pytest.raises(UserError, match="not torchvision AlexNet's"):

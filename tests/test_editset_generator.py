@@ -12,17 +12,8 @@ import torch
 import editset_generator
 from editset_helpers.io import REQUIRED_SAMPLE_KEYS, load_edit_set
 from helpers.checkpoints import ModelMetadata, load_checkpoint, save_checkpoint
-from helpers.datasets import load_split
 from model_classes.registry import build_model
 from tests.conftest import PROJECT_ROOT
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_cifar_root, tiny_model_path):
-    split = load_split("cifar10", "test", data_root=tiny_cifar_root, download=False)
-    with torch.no_grad():
-        predicted = load_checkpoint(tiny_model_path).model(split.unit_images()).argmax(dim=1)
-    return split, predicted
 
 
 @pytest.fixture

@@ -12,18 +12,8 @@ import torch
 
 import eval as eval_script
 from editset_helpers.io import save_edit_set
-from helpers.checkpoints import load_checkpoint
-from helpers.datasets import load_split
 from tests.conftest import PROJECT_ROOT
 from tests.edit_set_factory import edit_set_from
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_cifar_root, tiny_model_path):
-    split = load_split("cifar10", "test", data_root=tiny_cifar_root, download=False)
-    with torch.no_grad():
-        predicted = load_checkpoint(tiny_model_path).model(split.unit_images()).argmax(dim=1)
-    return split, predicted
 
 
 @pytest.fixture

@@ -216,7 +216,7 @@ def test_user_mistakes_are_one_line_errors(tiny_model_path, tiny_cifar_root, tmp
     assert "none.pth not found" in error_of(*missing)
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
-    assert "not a readable PyTorch checkpoint" in error_of(
+    assert "not a readable model weights file" in error_of(
         "--weights", str(garbage), *base[2:], "--repair-set-types", "misclassified")
     assert (tmp_path / "rows.csv").read_text().count("\n") == 1  # no row for a broken model
 

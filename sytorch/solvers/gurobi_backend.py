@@ -57,7 +57,8 @@ class GurobiBackend(SolverBackend):
                 model.Params.TimeLimit = float(time_limit)
             if threads:
                 model.Params.Threads = int(threads)
-            model.Params.Method = self.method
+            hint = {"ipm": 2, "simplex": 1}.get(problem.meta.get("method_hint", ""), -1)
+            model.Params.Method = self.method if self.method != -1 else hint
             # The repair reads the QP's multipliers back into a change, so it needs them to
             # solver precision, not just the objective: tighten barrier convergence.
             model.Params.BarConvTol = 1e-10

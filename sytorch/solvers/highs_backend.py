@@ -39,7 +39,10 @@ class HighsBackend(SolverBackend):
             highs.setOptionValue("threads", int(threads))
         is_qp = isinstance(problem, QuadraticProgram) and problem.Q is not None
         if not is_qp:
-            highs.setOptionValue("solver", self.lp_method)
+            method = self.lp_method
+            if method == "choose":  # the norm knows which algorithm its LP suits (measured)
+                method = problem.meta.get("method_hint", "choose")
+            highs.setOptionValue("solver", method)
         model = highspy.HighsModel()
         model.lp_ = _to_highs_lp(problem)
         if is_qp:
