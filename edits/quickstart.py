@@ -13,7 +13,7 @@ import logging
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edits.config import RepairConfig
@@ -39,6 +39,7 @@ class QuickstartSettings:
     epochs: int = 2
     edit_set_size: int = 100
     force: bool = False
+    repair: RepairConfig = field(default_factory=RepairConfig)
 
 
 def ensure_cifar10(data_root: Path) -> None:
@@ -72,7 +73,8 @@ def run_quickstart(settings: QuickstartSettings) -> dict:
             log.info("no %s: training a quick base model (%d epochs)", settings.base_model,
                      settings.epochs)
             train(TrainConfig(data_root=str(settings.data_root), epochs=settings.epochs,
-                              run_name="quickstart", output=str(weights)), force=settings.force)
+                              run_name="quick", checkpoint_dir=str(folder / "checkpoints"),
+                              output=str(weights)), force=settings.force)
     timings["model"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -92,7 +94,7 @@ def run_quickstart(settings: QuickstartSettings) -> dict:
     started = time.perf_counter()
     source = source or Source.load(weights, data_root=settings.data_root)
     train_split = load_split("cifar10", "train", data_root=settings.data_root)
-    job = run_repair_job(source.loaded, load_edit_set(edit_path), RepairConfig(),
+    job = run_repair_job(source.loaded, load_edit_set(edit_path), settings.repair,
                          test_split=source.split, train_split=train_split,
                          output=folder / "alexnet_repaired.pth", report_path=report_path,
                          force=True, base_test_predictions=source.predictions.predicted)

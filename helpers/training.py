@@ -47,11 +47,18 @@ class TrainConfig:
     checkpoint_dir: str = "artifacts/checkpoints"
     output: str = "artifacts/alexnet_base.pth"
 
-    def identity(self) -> dict[str, Any]:
-        """The settings that must match for a run to be resumed (not paths or epochs)."""
+    def identity(self, train_images: int | None = None) -> dict[str, Any]:
+        """The settings that must match for a run to be resumed (not paths or epochs).
+
+        ``train_images`` (the training split's size) keeps a run on one copy of a data set from
+        being resumed on another, e.g. a test's tiny CIFAR-format folder.
+        """
         keys = ("arch", "dataset", "batch_size", "max_lr", "momentum", "weight_decay", "seed",
                 "input_size", "train_subset")
-        return {k: getattr(self, k) for k in keys}
+        identity = {k: getattr(self, k) for k in keys}
+        if train_images is not None:
+            identity["train_images"] = train_images
+        return identity
 
 
 @dataclass
@@ -83,7 +90,8 @@ def train(config: TrainConfig, *, force: bool = False,
         optimizer, max_lr=config.max_lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch)
 
     run_dir = Path(config.checkpoint_dir) / config.run_name
-    start_epoch, history = _resume(run_dir, config, model, optimizer, scheduler, generator, force)
+    start_epoch, history = _resume(run_dir, config, model, optimizer, scheduler, generator, force,
+                                   len(train_split))
     seconds: list[float] = []
     for epoch in range(start_epoch, config.epochs + 1):
         started = time.perf_counter()
@@ -158,14 +166,15 @@ def _save_epoch(run_dir: Path, epoch: int, config: TrainConfig, model, optimizer
         "scheduler_state": scheduler.state_dict(),
         "generator_state": generator.get_state(),
         "torch_rng_state": torch.get_rng_state(),
-        "identity": json.dumps(config.identity(), sort_keys=True),
+        "identity": json.dumps(config.identity(len(split)), sort_keys=True),
         "record": record,
         "metadata": metadata.to_dict(),
     }, run_dir / f"epoch_{epoch:03d}.pt")
 
 
 def _resume(run_dir: Path, config: TrainConfig, model, optimizer, scheduler,
-            generator: torch.Generator, force: bool) -> tuple[int, list[dict]]:
+            generator: torch.Generator, force: bool, train_images: int
+            ) -> tuple[int, list[dict]]:
     epochs = sorted(run_dir.glob("epoch_*.pt"))
     if not epochs:
         return 1, []
@@ -181,7 +190,9 @@ def _resume(run_dir: Path, config: TrainConfig, model, optimizer, scheduler,
         # Not in the identity (older runs lack it), yet the one-cycle schedule depends on it: a
         # changed --epochs would crash OneCycleLR or silently follow the old schedule.
         saved["epochs"] = saved_config["epochs"]
-    current = {**config.identity(), "epochs": config.epochs}
+    current = {**config.identity(train_images), "epochs": config.epochs}
+    if "train_images" not in saved:  # runs saved before the size was recorded
+        current.pop("train_images")
     differ = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
     if differ:
         settings = ", ".join(f"{k} {saved.get(k)!r} -> {current.get(k)!r}" for k in differ)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
+from collections.abc import Iterator
 
 import highspy
 import numpy as np
@@ -31,7 +35,8 @@ class HighsBackend(SolverBackend):
     def solve(self, problem: LinearProgram | QuadraticProgram, *,
               time_limit: float | None = None, threads: int | None = None) -> SolveResult:
         started = time.perf_counter()
-        highs = highspy.Highs()
+        with _silenced_stdout(not self.verbose):
+            highs = highspy.Highs()
         highs.setOptionValue("output_flag", self.verbose)
         if time_limit is not None:
             highs.setOptionValue("time_limit", float(time_limit))
@@ -69,6 +74,24 @@ class HighsBackend(SolverBackend):
             result.x = np.asarray(highs.getSolution().col_value, dtype=np.float64)
             result.objective = float(info.objective_function_value)
         return result
+
+
+@contextlib.contextmanager
+def _silenced_stdout(active: bool) -> Iterator[None]:
+    """HiGHS prints its banner from C++ in the constructor, before any option can stop it; it
+    would land in the middle of a script's table. Point file descriptor 1 away meanwhile."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _sizes(problem: LinearProgram) -> dict[str, int]:
