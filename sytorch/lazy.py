@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sytorch.geometry import Geometry, ParameterGeometry
-from sytorch.norms import LinfNorm, Norm, WhitenedRows
+from sytorch.norms import MAX_LP_NONZEROS, LinfNorm, Norm, WhitenedRows
 from sytorch.rows import BoundCandidates, RowBlock, RowCandidates
 from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus
 
@@ -119,6 +119,8 @@ def _settle_feasibility(active: list[RowBlock], width: int, bound: float,
     """
     data_rows = [block for block in active if not block.is_unit]
     rows = WhitenedRows.build(data_rows, ParameterGeometry(), width)
+    if rows.estimated_nonzeros() > MAX_LP_NONZEROS:
+        return failed  # too large to settle here; the solver's failure stands as reported
     check = LinfNorm().solve(rows, backend, column_bound=bound).result
     if check.status == SolveStatus.INFEASIBLE:
         failed.status = SolveStatus.INFEASIBLE
