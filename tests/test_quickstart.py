@@ -18,6 +18,7 @@ def test_quickstart_runs_every_step_then_resumes(tiny_cifar_root, tmp_path):
     # output geometry whose raw changes are huge, so the parameter bound is left out here.
     settings = QuickstartSettings(data_root=tiny_cifar_root, folder=folder,
                                   base_model=tmp_path / "absent.pth", epochs=1, edit_set_size=10,
+                                  train_subset=None,
                                   repair=RepairConfig(param_bound=None, reference_size=300))
     report = run_quickstart(settings)
     table = summary(report)

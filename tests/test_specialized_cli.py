@@ -178,7 +178,8 @@ def test_bad_input_is_one_line_and_exit_2(argv, common, tmp_path, capsys):
 
 def test_missing_weights_is_a_user_error(tiny_cifar_root, tmp_path, capsys):
     code, _, err = run(["confident_wrong", "--weights", str(tmp_path / "none.pth"),
-                        "--data-root", str(tiny_cifar_root)], capsys)
+                        "--data-root", str(tiny_cifar_root), "--output-dir",
+                        str(tmp_path / "sets")], capsys)
     assert code == 2 and err.startswith("error: model weights") and err.count("\n") == 1
 
 
