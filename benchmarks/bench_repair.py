@@ -29,9 +29,9 @@ from helpers.provenance import peak_memory_mb, provenance
 
 EXAMPLES = """\
 examples:
-  uv run python benchmarks/repair_drawdown.py                       # the objective suite, N = 100
-  uv run python benchmarks/repair_drawdown.py --suite size --output results/size.json
-  uv run python benchmarks/repair_drawdown.py --only l2-outputs-1e-4 linf-parameters
+  uv run python benchmarks/bench_repair.py                       # the objective suite, N = 100
+  uv run python benchmarks/bench_repair.py --suite size --output benchmarks/results/size.json
+  uv run python benchmarks/bench_repair.py --only l2-outputs-1e-4 linf-parameters
 """
 
 # name -> (edit-set size, RepairConfig overrides)
@@ -55,7 +55,7 @@ SUITES: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {
     },
     "size": {
         f"l2-outputs-n{n}-margin-{m}": (n, {"margin": m})
-        for n in (10, 50, 100, 500, 1000) for m in (2.0, 0.5)
+        for n in (10, 50, 100, 200, 500, 1000) for m in (2.0, 0.5)
     },
     "layer": {
         "classifier.4-most-active-256": (50, {"layer": "classifier.4",
@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--suite", choices=[*SUITES, "all"], default="objective")
     parser.add_argument("--only", nargs="+", default=None, help="configuration names to run")
     parser.add_argument("--seed", type=int, default=0, help="which misclassified images")
+    parser.add_argument("--solver", default=None,
+                        help="run every configuration with this solver (default: each its own)")
     parser.add_argument("--time-limit", type=float, default=600.0,
                         help="solver seconds per configuration")
     parser.add_argument("--output", type=Path, default=None, help="also write all results here")
@@ -97,12 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         selection, _ = select_images(source, "misclassified", {}, max_samples=size,
                                      seed=args.seed)
         edit_set = build_edit_set(source, selection, "misclassified", {})
+        if args.solver:
+            overrides = {**overrides, "solver": args.solver}
         config = RepairConfig(**{"time_limit": args.time_limit, **overrides})
         started = time.perf_counter()
         job = run_repair_job(source.loaded, edit_set, config, test_split=source.split,
                              train_split=train,
                              base_test_predictions=source.predictions.predicted)
-        record = summarise(name, size, config, job, time.perf_counter() - started)
+        record = summarise(name if not args.solver else f"{name}-{args.solver}", size, config, job,
+                           time.perf_counter() - started)
         results.append(record)
         print(json.dumps(record), flush=True)
     summary = {"kind": "summary", "weights": str(args.weights),
@@ -127,6 +132,8 @@ def summarise(name: str, size: int, config: RepairConfig, job, seconds: float) -
         "min_margin": repair.verification.min_margin if repair.verification else None,
         "test_before": job.before.test, "test_after": after.test if after else None,
         "edit_after": after.edit if after else None,
+        "drawdown_set_before": job.before.drawdown,
+        "drawdown_set_after": after.drawdown if after else None,
         "drawdown_points": job.drawdown_points,
         "repair_seconds": repair.timings.get("total"),
         "reference_seconds": repair.timings.get("reference"),
