@@ -218,11 +218,14 @@ def _failure(solution: LazySolution, config: RepairConfig) -> tuple[str, str]:
     if status == SolveStatus.INFEASIBLE:
         return "infeasible", f"no change of this layer meets every row ({HINT})"
     if status == SolveStatus.TIME_LIMIT:
+        faster = ("; --solver piqp solves the l2 objective's QP several times faster"
+                  if config.solver == "highs" and config.norm == "l2" else "")
         return "time_limit", (f"the solver hit the time limit of {config.time_limit} s; raise "
-                              "--time-limit or use fewer images")
+                              f"--time-limit or use fewer images{faster}")
     if status == SolveStatus.ITERATION_LIMIT:
         return "iteration_limit", f"{solution.message}; {HINT}"
-    return "error", f"the solver failed ({solution.message}); {HINT}"
+    other = "--solver piqp, " if config.solver != "piqp" and config.norm == "l2" else ""
+    return "error", f"the solver failed ({solution.message}); try {other}{HINT[4:]}"
 
 
 def _check_classes(num_classes: int, labels: np.ndarray) -> None:

@@ -17,6 +17,7 @@ change itself for the ``parameters`` geometry) and take the same active rows.
 from __future__ import annotations
 
 import abc
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,10 @@ from sytorch.program import LinearProgram, QuadraticProgram
 from sytorch.rows import RowBlock
 from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus
 
+log = logging.getLogger(__name__)
+
 MAX_LP_NONZEROS = 60_000_000  # beyond this an LP does not fit in memory here; use l2
+SLOW_ACTIVE_SET_SECONDS = 60.0  # when to point at --solver piqp (docs/repair-measurements.md)
 PRIMAL_TOLERANCE = 1e-6  # relative row violation accepted from a solver (margins carry slack)
 
 
@@ -158,6 +162,10 @@ class L2Norm(Norm):
             row_upper=np.full(1, np.inf), col_lower=np.zeros(m), col_upper=np.full(m, np.inf),
             name="repair_dual_qp", Q=Q)
         result = backend.solve(qp, time_limit=time_limit)
+        if result.solver == "highs" and result.solve_seconds > SLOW_ACTIVE_SET_SECONDS:
+            log.info("HiGHS's active-set QP took %.0f s for %d rows; --solver piqp (interior "
+                     "point) solves dual QPs of this size several times faster",
+                     result.solve_seconds, m)
         if result.status == SolveStatus.UNBOUNDED:  # an unbounded dual is an infeasible repair
             result.status = SolveStatus.INFEASIBLE
         if not result.ok:

@@ -100,6 +100,37 @@ def test_the_bound_binds_lazily_in_the_output_geometry(source, train_split, wron
     assert bounded.change_stats["param_bound_enforced_as"] == "lazy rows"
 
 
+def test_piqp_and_highs_find_the_same_l2_repair(source, train_split, wrong):
+    """The interior point and the active set solve the same dual QP: the same change, verified."""
+    images, labels = wrong
+    free = repair(source.loaded.model, images, labels, _config(param_bound=None),
+                  train_split=train_split)
+    bound = 0.7 * free.change_stats["linf"]  # bound rows too, as in the large real repairs
+    results = {solver: repair(source.loaded.model, images, labels,
+                              _config(param_bound=bound, solver=solver), train_split=train_split)
+               for solver in ("highs", "piqp")}
+    for solver, result in results.items():
+        assert result.status == "repaired", (solver, result.message)
+        assert result.verification.min_margin >= 1.0
+        assert result.solver_summary()["solver"] == solver
+    weights = {s: r.model.fc3.weight.detach() for s, r in results.items()}
+    objective = {s: r.solver_summary()["objective"] for s, r in results.items()}
+    assert objective["piqp"] == pytest.approx(objective["highs"], rel=1e-5)
+    assert results["piqp"].solver_summary()["active_rows"] == \
+        results["highs"].solver_summary()["active_rows"]
+    # directions the reference images barely use are weighted only by eps, so the two answers
+    # may differ there by more than the objective does (measured: 4e-4 of the bound)
+    assert torch.allclose(weights["highs"], weights["piqp"], atol=1e-2 * bound)
+
+
+def test_an_infeasible_l2_repair_under_piqp_is_reported_with_a_hint(source, train_split, wrong):
+    images, labels = wrong
+    result = repair(source.loaded.model, images, labels,
+                    _config(param_bound=1e-4, solver="piqp"), train_split=train_split)
+    assert result.status == "infeasible"
+    assert "--param-bound" in result.message and result.model is None
+
+
 def test_the_keep_set_stays_correct(source, train_split, wrong):
     images, labels = wrong
     result = repair(source.loaded.model, images, labels,
