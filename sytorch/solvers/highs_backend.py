@@ -65,10 +65,10 @@ class HighsBackend(SolverBackend):
         result = SolveResult(
             self.name, _STATUS.get(model_status, SolveStatus.ERROR),
             build_seconds=build, solve_seconds=solve_seconds,
-            iterations={"simplex": int(info.simplex_iteration_count),
-                        "ipm": int(info.ipm_iteration_count),
-                        "crossover": int(info.crossover_iteration_count),
-                        "qp": int(info.qp_iteration_count)},
+            iterations={"simplex": max(0, int(info.simplex_iteration_count)),  # -1: not run
+                        "ipm": max(0, int(info.ipm_iteration_count)),
+                        "crossover": max(0, int(info.crossover_iteration_count)),
+                        "qp": max(0, int(info.qp_iteration_count))},
             message=highs.modelStatusToString(model_status), **_sizes(problem))
         if result.status == SolveStatus.OPTIMAL:
             result.x = np.asarray(highs.getSolution().col_value, dtype=np.float64)
