@@ -40,7 +40,8 @@ def make_backend(name: str) -> SolverBackend:
 
 class AutoBackend(SolverBackend):
     """Gurobi when it is installed and licensed for the problem's size, else PIQP for QPs
-    (interior point: measured 10-25x faster than HiGHS's active set on the dual QP) and HiGHS
+    (interior point: measured 2.5-15x faster than HiGHS's active set on dual QPs of thousands
+    of rows, docs/repair-measurements.md) and HiGHS
     for LPs."""
 
     name = "auto"
