@@ -177,6 +177,22 @@ def test_a_killed_sweep_resumes_without_losing_or_duplicating_rows(
     assert rows["repair_successful"].all()
 
 
+def test_a_lone_metadata_file_left_by_a_kill_does_not_block_the_set(
+        tiny_model_path, tiny_cifar_root, tmp_path):
+    """A kill between the edit set's JSON and its .pt leaves the JSON alone: the resumed
+    trial makes the set again instead of failing on "already exists"."""
+    args = sweep_args(tiny_model_path, tiny_cifar_root, tmp_path, "--repair-set-sizes", "4",
+                      "--repair-set-types", "misclassified", "--no-save-models")
+    assert main(args) == 0
+    (edit_set,) = (tmp_path / "edit_sets").rglob("*_edit_dataset.pt")
+    edit_set.unlink()  # as if killed after the JSON was written
+    (tmp_path / "rows.csv").unlink()
+    assert main(args) == 0
+    rows = read_rows(tmp_path)
+    assert len(rows) == 1 and rows["repair_successful"].all(), rows["error_message"].tolist()
+    assert edit_set.exists()
+
+
 def test_plot_writes_figures_and_a_summary(failures, sweep, tmp_path, capsys):
     combined = tmp_path / "combined.csv"
     pd.concat([read_rows(sweep), read_rows(failures)]).to_csv(combined, index=False)

@@ -30,7 +30,13 @@ from edits.experiments.grid import TrialConfig, set_focus
 from edits.job import JobResult, run_repair_job
 from edits.layer_choice import choose_layer
 from editset_helpers.generation import Source, generate_edit_set
-from editset_helpers.io import EditSet, edit_set_paths, load_edit_set, standard_edit_set_name
+from editset_helpers.io import (
+    EditSet,
+    edit_set_paths,
+    load_edit_set,
+    metadata_path_for,
+    standard_edit_set_name,
+)
 from helpers.cache import source_fingerprint
 from helpers.datasets import ImageSplit, load_split
 from helpers.errors import UserError
@@ -138,9 +144,15 @@ def obtain_edit_set(config: TrialConfig, workspace: Workspace) -> EditSet | None
             edit_set = load_edit_set(path)
             _check_reused(edit_set, config)
             return edit_set
+        # The metadata JSON is written before the .pt; a sweep killed between the two leaves a
+        # lone JSON under this sweep-owned name, which must not block the set being made again.
+        orphan = metadata_path_for(path)
+        if orphan.exists():
+            log.info("%s has no .pt beside it (an interrupted trial); making the set again",
+                     orphan)
         result = generate_edit_set(workspace.source, config.repair_set_type, path,
                                    parameters=parameters, max_samples=config.requested_size,
-                                   seed=config.seed)
+                                   seed=config.seed, force=orphan.exists())
     return result.edit_set
 
 
