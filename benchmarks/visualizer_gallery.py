@@ -46,7 +46,7 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(description=__doc__.splitlines()[0], epilog=EXAMPLES,
-                                     formatter_class=HelpFormatter)
+                            formatter_class=HelpFormatter)
     parser.add_argument("--edit-set", type=Path, default=None,
                         help="benchmark this set (default: build one of --images CIFAR-10 "
                              "test images with closest-style records in a temporary folder)")

@@ -88,12 +88,8 @@ class PiqpBackend(SolverBackend):
         equal = problem.row_lower == problem.row_upper
         A = sp.csr_matrix(problem.A, dtype=np.float64)
         dense = n <= DENSE_MAX_COLUMNS and Q.nnz >= DENSE_MIN_DENSITY * n * n
-        if dense:
-            solver = piqp.DenseSolver()
-            matrix = lambda m: np.asfortranarray(m.toarray())  # noqa: E731
-        else:
-            solver = piqp.SparseSolver()
-            matrix = lambda m: sp.csc_matrix(m)  # noqa: E731
+        solver = piqp.DenseSolver() if dense else piqp.SparseSolver()
+        matrix = _dense if dense else sp.csc_matrix
         solver.settings.verbose = self.verbose
         solver.settings.eps_abs = self.tolerance
         solver.settings.eps_rel = self.tolerance * 0.1
@@ -108,3 +104,8 @@ class PiqpBackend(SolverBackend):
                      x_l=np.asarray(problem.col_lower, dtype=float),
                      x_u=np.asarray(problem.col_upper, dtype=float))
         return solver, dense
+
+
+def _dense(matrix: sp.spmatrix) -> np.ndarray:
+    """PIQP's dense solver takes column-major arrays."""
+    return np.asfortranarray(matrix.toarray())
