@@ -39,7 +39,7 @@ examples:
   uv run python benchmarks/visualizer_gallery.py
 
   # an existing edit set, without any model
-  uv run python benchmarks/visualizer_gallery.py --no-model \
+  uv run python benchmarks/visualizer_gallery.py --no-model \\
       --edit-set data/edit_sets/misclassified_edit_dataset.pt
 """
 
