@@ -25,31 +25,32 @@ import logging
 import sys
 from pathlib import Path
 
-from helpers.cli import ArgumentParser, HelpFormatter, add_data_args, run_main, setup_logging
+from helpers.cli import (
+    ArgumentParser,
+    HelpFormatter,
+    add_class_list_argument,
+    add_data_args,
+    add_device_argument,
+    positive_int,
+    run_main,
+    setup_logging,
+)
 
 log = logging.getLogger("experiment_runner")
 
 COMMANDS = ("run", "plot")
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
-    return value
+GRID_AXES = ("param_bound", "margin")  # repair options a sweep takes several values of
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edits.config import add_repair_arguments
     from edits.experiments.executors import EXECUTORS
     from edits.experiments.grid import SIZING_STRATEGIES
     from editset_helpers.selectors import SELECTORS
-    from sytorch.geometry import GEOMETRIES
-    from sytorch.norms import NORMS
-    from sytorch.solvers import SOLVER_HELP, SOLVER_NAMES
 
     description, epilog = __doc__.split("\n\n", 1)
     parser = ArgumentParser(description=description, epilog=epilog,
-                                     formatter_class=HelpFormatter)
+                            formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the sweep (default)", description=description,
@@ -60,38 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--repair-set-types", nargs="+", choices=sorted(SELECTORS),
                       default=sorted(SELECTORS), metavar="TYPE",
                       help=f"edit-set types, from: {', '.join(sorted(SELECTORS))}")
-    grid.add_argument("--target-classes", type=int, nargs="+", default=None, metavar="C",
-                      help="classes for the class_homogeneous_* types (default: all classes)")
-    grid.add_argument("--param-bound", type=float, nargs="+", default=[5.0], metavar="B",
-                      help="largest allowed |change| of any parameter; 0 for none")
-    grid.add_argument("--margin", type=float, nargs="+", default=[2.0], metavar="M",
-                      help="label logit must beat every other logit by this much")
+    add_class_list_argument(grid, "--target-classes",
+                            help="classes for the class_homogeneous_* types (default: all "
+                                 "classes)")
     grid.add_argument("--edit-set-sizing-strategy", choices=SIZING_STRATEGIES,
                       default="flexible", help="flexible: use what exists, up to the size; "
                       "strict: a row fails when fewer images exist")
 
-    repair = run.add_argument_group("repair (the same for every configuration)")
+    repair = run.add_argument_group(
+        "repair", f"the same for every configuration, except {', '.join(GRID_AXES)}, which "
+        "take several values (one repair per combination)")
     repair.add_argument("--weights", default="artifacts/alexnet_base.pth",
                         help="checkpoint to repair")
     add_data_args(repair)
-    repair.add_argument("--layer", default="last",
-                        help="layer to change: a name (classifier.6) or last / penultimate")
-    repair.add_argument("--norm", choices=sorted(NORMS), default="l2",
-                        help="how the change's size is measured")
-    repair.add_argument("--geometry", choices=GEOMETRIES, default="outputs",
-                        help="outputs: change of the layer's outputs over training images; "
-                             "parameters: the raw parameter change")
-    repair.add_argument("--solver", choices=SOLVER_NAMES, default="highs",
-                        help=SOLVER_HELP)
-    repair.add_argument("--seed", type=int, default=0,
-                        help="seed of the edit-set subsets and the reference sample (default: 0)")
-    repair.add_argument("--time-limit", type=float, default=None,
-                        help="solver seconds per repair (default: none)")
-    repair.add_argument("--keep-set", type=int, default=0,
-                        help="correctly classified training images whose labels must stay right "
-                             "(default: 0)")
-    repair.add_argument("--reference-size", type=int, default=5000,
-                        help="training images that define the outputs geometry")
+    add_device_argument(repair)
+    add_repair_arguments(repair, axes=GRID_AXES)
 
     outputs = run.add_argument_group("outputs and execution")
     outputs.add_argument("--output-file", type=Path, default=Path("results/experiment_data.csv"),
@@ -139,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_command(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    from edits.config import RepairConfig
     from edits.experiments.columns import COLUMNS
     from edits.experiments.csv_log import ResultLog
     from edits.experiments.executors import make_executor
@@ -150,6 +135,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     from edits.experiments.sweep import run_sweep
     from helpers.datasets import dataset_class_names
+    from helpers.devices import resolve_device
     from helpers.errors import NotFoundError
 
     if not Path(args.weights).is_file():
@@ -162,18 +148,17 @@ def run_command(args: argparse.Namespace) -> int:
         target_classes = check_target_classes(args.target_classes, class_names)
     elif args.target_classes:
         log.warning("--target-classes is ignored: no class_homogeneous_* type was chosen")
+    repair = RepairConfig.values_from_args(args)
+    resolve_device(args.device)  # an absent device fails now; trials load the model themselves
     template = TrialConfig(
+        **{**repair, "param_bound": repair["param_bound"][0], "margin": repair["margin"][0]},
         repair_set_type=args.repair_set_types[0], requested_size=1, target_class=None,
-        sizing=args.edit_set_sizing_strategy, param_bound=None, margin=args.margin[0],
-        weights=str(args.weights), dataset=args.dataset, layer=args.layer, norm=args.norm,
-        geometry=args.geometry, solver=args.solver, seed=args.seed, time_limit=args.time_limit,
-        keep_set=args.keep_set, reference_size=args.reference_size,
+        sizing=args.edit_set_sizing_strategy, weights=str(args.weights), dataset=args.dataset,
         data_root=str(args.data_root), edit_sets_dir=str(args.edit_sets_dir),
-        models_dir=None if args.no_save_models else str(args.models_dir))
+        models_dir=None if args.no_save_models else str(args.models_dir), device=args.device)
     configs = expand_grid(template, set_types=args.repair_set_types,
                           sizes=args.repair_set_sizes, target_classes=target_classes,
-                          param_bounds=[b or None for b in args.param_bound],
-                          margins=args.margin)
+                          param_bounds=repair["param_bound"], margins=repair["margin"])
     executor = make_executor(args.executor, args.workers,
                              log_level=logging.INFO if args.verbose else logging.WARNING)
     log.info("%d configurations, %s executor with %d worker(s), rows to %s", len(configs),

@@ -21,55 +21,38 @@ import logging
 import sys
 from pathlib import Path
 
-from helpers.cli import ArgumentParser, HelpFormatter, add_data_args, run_main, setup_logging
+from helpers.cli import (
+    ArgumentParser,
+    HelpFormatter,
+    add_data_args,
+    add_device_argument,
+    max_samples,
+    non_negative_int,
+    run_main,
+    setup_logging,
+)
 
 log = logging.getLogger("run_repair")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sytorch.geometry import GEOMETRIES
-    from sytorch.norms import NORMS
-    from sytorch.solvers import SOLVER_HELP, SOLVER_NAMES
+    from edits.config import add_repair_arguments
 
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=HelpFormatter)
+                            epilog=__doc__.split("\n\n", 1)[1], formatter_class=HelpFormatter)
     parser.add_argument("mode", nargs="?", choices=["misclassified", "by-class"],
                         help="which standard edit set to repair (or give --edit-set)")
     parser.add_argument("--edit-set", type=Path, help="any edit set .pt file")
-    parser.add_argument("--target-class", type=int, help="class id for by-class")
+    parser.add_argument("--target-class", type=non_negative_int, help="class id for by-class")
     parser.add_argument("--focus", choices=["incorrect", "correct"], default="incorrect",
                         help="by-class: images of the class the model gets wrong or right")
-    parser.add_argument("--max-samples", type=int, default=None,
+    parser.add_argument("--max-samples", type=max_samples, default=None,
                         help="when the edit set must be generated: at most this many images")
     parser.add_argument("--edit-sets-dir", type=Path, default=Path("data/edit_sets"))
     parser.add_argument("--weights", type=Path, default=Path("artifacts/alexnet_base.pth"))
     add_data_args(parser)
-    group = parser.add_argument_group("repair")
-    group.add_argument("--layer", default="last",
-                       help="layer to make symbolic: a name (classifier.6) or last / penultimate")
-    group.add_argument("--neurons", nargs="+", default=None,
-                       help="output neurons of the layer that may change: ids, 'all' or "
-                            "'most-active:N' (default: all)")
-    group.add_argument("--norm", choices=sorted(NORMS), default="l2",
-                       help="how the change's size is measured")
-    group.add_argument("--geometry", choices=GEOMETRIES, default="outputs",
-                       help="outputs: change of the layer's outputs over training images "
-                            "(low drawdown); parameters: the raw parameter change")
-    group.add_argument("--eps", type=float, default=1e-4,
-                       help="ridge of the outputs geometry, relative to its mean eigenvalue")
-    group.add_argument("--margin", type=float, default=2.0,
-                       help="label logit must beat every other logit by this much")
-    group.add_argument("--param-bound", type=float, default=5.0,
-                       help="largest allowed |change| of any parameter; 0 for none")
-    group.add_argument("--keep-set", type=int, default=0,
-                       help="correctly classified training images whose labels must stay right")
-    group.add_argument("--reference-size", type=int, default=5000,
-                       help="training images that define the outputs geometry")
-    group.add_argument("--solver", choices=SOLVER_NAMES, default="highs",
-                       help=SOLVER_HELP)
-    group.add_argument("--time-limit", type=float, default=None, help="seconds for the solver")
-    group.add_argument("--seed", type=int, default=0)
+    add_device_argument(parser)
+    add_repair_arguments(parser.add_argument_group("repair"))
     parser.add_argument("--output", type=Path, default=Path("artifacts/alexnet_repaired.pth"),
                         help="repaired checkpoint (written only when verified)")
     parser.add_argument("--report", type=Path, default=None,
@@ -94,23 +77,22 @@ def main(argv: list[str] | None = None) -> int:
     from helpers.atomic_io import check_writable
     from helpers.checkpoints import load_checkpoint
     from helpers.datasets import load_split
+    from helpers.devices import resolve_device
 
     report = args.report or args.output.with_name(f"{args.output.stem}_report.json")
     check_writable(args.output, force=args.force)
     check_writable(report, force=args.force)
-    config = RepairConfig(
-        layer=args.layer, neurons=_neurons(args.neurons), norm=args.norm, geometry=args.geometry,
-        eps=args.eps, margin=args.margin, param_bound=args.param_bound or None,
-        keep_set=args.keep_set, reference_size=args.reference_size, solver=args.solver,
-        time_limit=args.time_limit, seed=args.seed).validate()
+    config = RepairConfig.from_args(args)
+    device = resolve_device(args.device)
     test_split = load_split(args.dataset, "test", data_root=args.data_root)
-    loaded = load_checkpoint(args.weights, class_names=test_split.class_names)
-    edit_path = args.edit_set or _standard_edit_set(args, test_split)
+    loaded = load_checkpoint(args.weights, class_names=test_split.class_names, device=device)
+    edit_path = args.edit_set or _standard_edit_set(args, test_split, device)
     edit_set = load_edit_set(edit_path)
     needs_train = config.geometry == "outputs" or config.keep_set > 0
     train_split = (load_split(args.dataset, "train", data_root=args.data_root)
                    if needs_train else None)
-    log.info("repairing %s on %s (%d images)", args.weights, edit_path, len(edit_set))
+    log.info("repairing %s on %s (%d images, model on %s)", args.weights, edit_path,
+             len(edit_set), device)
     job = run_repair_job(loaded, edit_set, config, test_split=test_split,
                          train_split=train_split, output=args.output, report_path=report,
                          force=args.force)
@@ -122,19 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     return 1
 
 
-def _neurons(values: list[str] | None) -> list[int] | str | None:
-    if not values:
-        return None
-    if len(values) == 1 and not values[0].isdigit():
-        return values[0]
-    from helpers.errors import UserError
-
-    if not all(v.isdigit() for v in values):
-        raise UserError(f"--neurons takes ids, 'all' or 'most-active:N', got {' '.join(values)}")
-    return [int(v) for v in values]
-
-
-def _standard_edit_set(args, test_split) -> Path:
+def _standard_edit_set(args, test_split, device) -> Path:
     """The standard file for the mode, generated on first use."""
     from editset_helpers.generation import Source, generate_edit_set
     from editset_helpers.io import edit_set_paths, standard_edit_set_name
@@ -155,7 +125,8 @@ def _standard_edit_set(args, test_split) -> Path:
     if path.exists():
         return path
     log.info("%s does not exist yet; generating it", path)
-    source = Source.load(args.weights, dataset=args.dataset, data_root=args.data_root)
+    source = Source.load(args.weights, dataset=args.dataset, data_root=args.data_root,
+                         device=device)
     result = generate_edit_set(source, set_type, path, parameters=parameters,
                                max_samples=args.max_samples, seed=args.seed)
     if result.edit_set is None:

@@ -7,6 +7,7 @@ in :mod:`edits.job`.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,8 +23,10 @@ from edits.layer_choice import choose_layer, choose_neurons
 from edits.reference import build_reference
 from edits.verification import Verification, verify
 from helpers.datasets import ImageSplit
+from helpers.devices import model_device
 from helpers.errors import UserError
 from sytorch.constraints import label_rows, margins
+from sytorch.errors import SytorchError
 from sytorch.forward import symbolic_forward
 from sytorch.geometry import Geometry, OutputGeometry, ParameterGeometry
 from sytorch.lazy import LazySolution, solve_lazily
@@ -99,8 +102,21 @@ def repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config:
     layer that classifies every image correctly by ``config.margin``, and verify it.
 
     ``images`` are float (N, C, H, W) in [0, 1]; ``labels`` (N,) the classes they must get.
-    ``train_split`` supplies the reference sample and the keep set.
+    ``train_split`` supplies the reference sample and the keep set. The symbolic layer and the
+    solvers work on the CPU, so a model on a GPU is repaired as a CPU copy. sytorch's own
+    :class:`~sytorch.errors.SytorchError` becomes a :class:`UserError` here, at the boundary.
     """
+    if model_device(model).type != "cpu":
+        model = copy.deepcopy(model).cpu()
+    try:
+        return _repair(model, images.cpu(), labels.cpu(), config, train_split=train_split,
+                       model_path=model_path)
+    except SytorchError as error:
+        raise UserError(str(error)) from None
+
+
+def _repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: RepairConfig,
+            *, train_split: ImageSplit | None, model_path: Path | None) -> RepairResult:
     config.validate()
     started = time.perf_counter()
     timings: dict[str, float] = {}

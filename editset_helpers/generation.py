@@ -53,9 +53,11 @@ class Source:
 
     @classmethod
     def load(cls, weights: str | Path, *, dataset: str = "cifar10", split: str = "test",
-             data_root: str | Path = "data") -> Source:
+             data_root: str | Path = "data", device: torch.device | str | None = None
+             ) -> Source:
+        """Load the model (on ``device``, the CPU by default), the split and its predictions."""
         image_split = load_split(dataset, split, data_root=data_root)
-        loaded = load_checkpoint(weights, class_names=image_split.class_names)
+        loaded = load_checkpoint(weights, class_names=image_split.class_names, device=device)
         return cls(loaded, image_split, split_predictions(loaded, image_split))
 
 

@@ -76,8 +76,10 @@ def save_checkpoint(model: nn.Module, path: str | Path, metadata: ModelMetadata,
     return path
 
 
-def load_checkpoint(path: str | Path, *, class_names: list[str] | None = None) -> LoadedModel:
-    """Rebuild the model a checkpoint describes, in eval mode on the CPU."""
+def load_checkpoint(path: str | Path, *, class_names: list[str] | None = None,
+                    device: torch.device | str | None = None) -> LoadedModel:
+    """Rebuild the model a checkpoint describes, in eval mode, on ``device`` (the CPU by
+    default; see :func:`helpers.devices.resolve_device`)."""
     path = Path(path)
     payload = load_weights_only(path, what="model weights", missing_hint="train one with "
                                 "`uv run python train.py` or pass --weights PATH")
@@ -108,6 +110,8 @@ def load_checkpoint(path: str | Path, *, class_names: list[str] | None = None) -
         raise UserError(f"{path} does not fit architecture {metadata.architecture!r} with "
                         f"{metadata.num_classes} classes (missing {missing[:3]}, unexpected "
                         f"{unexpected[:3]})")
+    if device is not None:
+        model = model.to(device)
     return LoadedModel(model.eval(), metadata, path)
 
 

@@ -13,3 +13,9 @@ class UserError(Exception):
 
 class NotFoundError(UserError):
     """A file, class, layer or set the user named does not exist."""
+
+
+def is_user_error(error: BaseException) -> bool:
+    """A :class:`UserError`, or an error of a package that cannot import this one but marks its
+    exceptions ``is_user_error = True`` (``sytorch.errors.SytorchError``)."""
+    return isinstance(error, UserError) or bool(getattr(error, "is_user_error", False))

@@ -1,9 +1,8 @@
 """Train a base classifier: resumable, seeded, one checkpoint per epoch.
 
-Each epoch's checkpoint keeps the weights and the learning rate used, because training-data
-influence (TracIn) replays exactly those checkpoints later. A run is resumed from its last
-complete epoch; the RNG states are saved with it, so a resumed run ends where an uninterrupted
-one would.
+Each epoch's checkpoint keeps the weights, the optimiser state and the learning rates used, so a
+run is resumed from its last complete epoch; the RNG states are saved with it, so a resumed run
+ends where an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -46,6 +45,7 @@ class TrainConfig:
     run_name: str = "alexnet_base"
     checkpoint_dir: str = "artifacts/checkpoints"
     output: str = "artifacts/alexnet_base.pth"
+    device: str = "cpu"  # where the forward and backward passes run; not part of identity()
 
     def identity(self, train_images: int | None = None) -> dict[str, Any]:
         """The settings that must match for a run to be resumed (not paths or epochs).
@@ -81,7 +81,9 @@ def train(config: TrainConfig, *, force: bool = False,
 
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    model = build_model(config.arch, train_split.num_classes, input_size=config.input_size)
+    device = torch.device(config.device)
+    model = build_model(config.arch, train_split.num_classes,
+                        input_size=config.input_size).to(device)
     indices = _training_indices(train_split, config)
     steps_per_epoch = -(-len(indices) // config.batch_size)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.max_lr, momentum=config.momentum,
@@ -103,7 +105,8 @@ def train(config: TrainConfig, *, force: bool = False,
         for start in bar:
             batch = order[start:start + config.batch_size]
             images = augment_batch(train_split.images[batch], generator).float().div_(255.0)
-            loss = F.cross_entropy(model(images), train_split.labels[batch])
+            loss = F.cross_entropy(model(images.to(device)),
+                                   train_split.labels[batch].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -12,10 +12,10 @@ from sytorch.geometry import GEOMETRIES, OutputGeometry, ParameterGeometry
 from sytorch.lazy import LazySolution, solve_lazily
 from sytorch.norms import NORMS, make_norm
 from sytorch.rows import BoundCandidates, RowBlock, RowCandidates
-from sytorch.solvers import SOLVER_NAMES, make_backend
+from sytorch.solvers import SOLVERS, make_backend
 from sytorch.symbolic import SymbolicLinear
 
-__all__ = ["GEOMETRIES", "NORMS", "SOLVER_NAMES", "BoundCandidates", "LazySolution",
+__all__ = ["GEOMETRIES", "NORMS", "SOLVERS", "BoundCandidates", "LazySolution",
            "OutputGeometry", "ParameterGeometry", "RowBlock", "RowCandidates", "SymbolicBatch",
            "SymbolicLinear", "label_rows", "make_backend", "make_norm", "margins",
            "solve_lazily", "symbolic_forward"]

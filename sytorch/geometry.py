@@ -1,8 +1,8 @@
 """The coordinates in which a parameter change is measured.
 
 ``parameters``: the change itself, ``D``. Measured this way, the smallest change that fixes an
-edit set uses directions every image uses, and the notes in ``../shared/notes/repair-drawdown.md``
-show it taking test accuracy from 68% to 16%.
+edit set uses directions every image uses, and test accuracy drops sharply (the measurements are
+in ``docs/repair-measurements.md``).
 
 ``outputs``: how much the layer's *outputs* move over a reference sample of training images.
 For neuron k that is ``E[(f . D[k])^2] = D[k]^T G D[k]`` with ``G = E[f f^T]``. With
@@ -14,15 +14,15 @@ eigenvalue; smaller means "change only what the training data does not use" more
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 
 import numpy as np
 import scipy.linalg as la
 
-GEOMETRIES = ("outputs", "parameters")
-
 
 class Geometry(abc.ABC):
     name: str
+    summary: str
 
     @abc.abstractmethod
     def whiten(self, features: np.ndarray) -> np.ndarray:
@@ -41,8 +41,25 @@ class Geometry(abc.ABC):
         return False
 
 
+GEOMETRIES: dict[str, type[Geometry]] = {}
+
+
+def register_geometry(name: str, summary: str) -> Callable[[type[Geometry]], type[Geometry]]:
+    """Class decorator: the geometry answers to ``--geometry name``; ``summary`` is its help."""
+    def decorate(cls: type[Geometry]) -> type[Geometry]:
+        cls.name, cls.summary = name, summary
+        GEOMETRIES[name] = cls
+        return cls
+    return decorate
+
+
+def geometry_help() -> str:
+    """``--geometry``'s help, one clause per registered geometry."""
+    return "; ".join(f"{name}: {cls.summary}" for name, cls in GEOMETRIES.items())
+
+
+@register_geometry("parameters", "the raw parameter change")
 class ParameterGeometry(Geometry):
-    name = "parameters"
 
     def whiten(self, features: np.ndarray) -> np.ndarray:
         return features
@@ -60,10 +77,10 @@ class ParameterGeometry(Geometry):
         return True
 
 
+@register_geometry("outputs", "change of the layer's outputs over a reference sample of "
+                              "training images (keeps test accuracy)")
 class OutputGeometry(Geometry):
     """Whitening by the layer input's second-moment matrix over a reference sample."""
-
-    name = "outputs"
 
     def __init__(self, second_moment: np.ndarray, eps: float = 1e-4):
         p = second_moment.shape[0]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from helpers.errors import UserError
+from sytorch.errors import SytorchError
 
 # Layers that are linear maps or fixed-pattern piecewise-linear maps in eval mode.
 CARRIABLE = (nn.Linear, nn.ReLU, nn.Dropout, nn.Identity, nn.Flatten, nn.BatchNorm1d,
@@ -54,11 +54,12 @@ def split_at(model: nn.Module, layer_name: str, probe: torch.Tensor | None = Non
     modules = dict(model.named_modules())
     if layer_name not in modules:
         names = ", ".join(linear_layer_names(model)) or "none"
-        raise UserError(f"layer {layer_name!r} not found; Linear layers of this model: {names}")
+        raise SytorchError(f"layer {layer_name!r} not found; Linear layers of this model: {names}")
     layer = modules[layer_name]
     if not isinstance(layer, nn.Linear):
-        raise UserError(f"layer {layer_name!r} is {type(layer).__name__}; only Linear layers can "
-                        f"be made symbolic (Linear layers: {', '.join(linear_layer_names(model))})")
+        raise SytorchError(f"layer {layer_name!r} is {type(layer).__name__}; only Linear layers "
+                           "can be made symbolic (Linear layers: "
+                           f"{', '.join(linear_layer_names(model))})")
     leaves = leaf_layers(model)
     if leaves is None:
         _check_is_output_layer(model, layer, layer_name, probe)
@@ -67,13 +68,13 @@ def split_at(model: nn.Module, layer_name: str, probe: torch.Tensor | None = Non
     suffix = leaves[position + 1:]
     for name, module in suffix:
         if not isinstance(module, CARRIABLE):
-            raise UserError(
+            raise SytorchError(
                 f"layer {name!r} ({type(module).__name__}) comes after {layer_name!r} and cannot "
                 "be carried as a linear expression with fixed activation patterns; make a later "
                 f"Linear layer symbolic (--layer {linear_layer_names(model)[-1]})")
         if isinstance(module, nn.Flatten) and module.start_dim != 1:
-            raise UserError(f"layer {name!r} flattens from dim {module.start_dim}; only "
-                            "Flatten(1) can follow the symbolic layer")
+            raise SytorchError(f"layer {name!r} flattens from dim {module.start_dim}; only "
+                               "Flatten(1) can follow the symbolic layer")
     return LayerSplit(layer_name, layer, suffix)
 
 
@@ -81,8 +82,8 @@ def _check_is_output_layer(model: nn.Module, layer: nn.Linear, name: str,
                            probe: torch.Tensor | None) -> None:
     """A non-sequential model: accept the layer only if its output is the model's output."""
     if probe is None:
-        raise UserError(f"{type(model).__name__} is not an nn.Sequential; only its output layer "
-                        "can be repaired, and checking that needs a probe batch")
+        raise SytorchError(f"{type(model).__name__} is not an nn.Sequential; only its output layer "
+                           "can be repaired, and checking that needs a probe batch")
     captured: dict[str, torch.Tensor] = {}
     handle = layer.register_forward_hook(lambda _m, _i, out: captured.__setitem__("out", out))
     try:
@@ -91,5 +92,6 @@ def _check_is_output_layer(model: nn.Module, layer: nn.Linear, name: str,
     finally:
         handle.remove()
     if "out" not in captured or not torch.equal(captured["out"], output):
-        raise UserError(f"{type(model).__name__} is not an nn.Sequential and {name!r} is not its "
-                        "output layer; only the final Linear layer of such a model can be repaired")
+        raise SytorchError(f"{type(model).__name__} is not an nn.Sequential and {name!r} is not "
+                           "its output layer; only the final Linear layer of such a model can be "
+                           "repaired")

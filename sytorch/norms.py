@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from helpers.errors import UserError
+from sytorch.errors import SytorchError
 from sytorch.geometry import Geometry
 from sytorch.program import LinearProgram, QuadraticProgram
 from sytorch.rows import RowBlock
@@ -140,8 +141,26 @@ class Norm(abc.ABC):
                time_limit: float | None) -> NormSolution: ...
 
 
+NORMS: dict[str, type[Norm]] = {}
+
+
+def register_norm(name: str) -> Callable[[type[Norm]], type[Norm]]:
+    """Class decorator: the norm answers to ``--norm name``; its ``summary`` is its help."""
+    def decorate(cls: type[Norm]) -> type[Norm]:
+        cls.name = name
+        NORMS[name] = cls
+        return cls
+    return decorate
+
+
+def norm_help() -> str:
+    """``--norm``'s help, one clause per registered norm."""
+    return "how the change's size is measured: " + "; ".join(
+        f"{name}: {cls.summary}" for name, cls in NORMS.items())
+
+
+@register_norm("l2")
 class L2Norm(Norm):
-    name = "l2"
     summary = "sum of squared changes (in the geometry's coordinates), solved as a dual QP"
 
     def _solve(self, rows, backend, column_bound, time_limit):
@@ -213,15 +232,15 @@ class _LinearNorm(Norm):
     def _matrix(self, rows: WhitenedRows) -> sp.csr_matrix:
         estimate = rows.estimated_nonzeros()
         if estimate > MAX_LP_NONZEROS:
-            raise UserError(
+            raise SytorchError(
                 f"the {self.name} LP would hold about {estimate / 1e6:.0f}M nonzeros "
                 f"(limit {MAX_LP_NONZEROS / 1e6:.0f}M); use --norm l2, fewer --neurons or fewer "
                 "images")
         return rows.matrix()
 
 
+@register_norm("linf")
 class LinfNorm(_LinearNorm):
-    name = "linf"
     summary = "largest absolute change, as one LP with box bounds (max s: A u >= rhs s, |u| <= 1)"
 
     def _solve(self, rows, backend, column_bound, time_limit):
@@ -247,8 +266,8 @@ class LinfNorm(_LinearNorm):
         return NormSolution((result.x[:n] / scale).reshape(rows.num_neurons, rows.width), result)
 
 
+@register_norm("l1")
 class L1Norm(_LinearNorm):
-    name = "l1"
     summary = "sum of absolute changes (LP, change = pos - neg)"
 
     def _solve(self, rows, backend, column_bound, time_limit):
@@ -266,6 +285,7 @@ class L1Norm(_LinearNorm):
         return NormSolution(change.reshape(rows.num_neurons, rows.width), result)
 
 
+@register_norm("linf+l1")
 class LinfL1Norm(_LinearNorm):
     """``max |v| + mean |v|`` by Dinkelbach's method on the box-scaled problem.
 
@@ -276,7 +296,6 @@ class LinfL1Norm(_LinearNorm):
     ratio converges superlinearly to the exact optimum.
     """
 
-    name = "linf+l1"
     summary = "largest absolute change plus mean absolute change (Dinkelbach over box LPs)"
     max_iterations = 30
     tolerance = 1e-9
@@ -341,10 +360,8 @@ def _merged(results: list[SolveResult], status: SolveStatus, message: str) -> So
                        num_nonzeros=last.num_nonzeros)
 
 
-NORMS: dict[str, type[Norm]] = {cls.name: cls for cls in (L2Norm, LinfNorm, L1Norm, LinfL1Norm)}
-
-
 def make_norm(name: str) -> Norm:
+    """A new norm registered as ``name``."""
     if name not in NORMS:
-        raise UserError(f"unknown norm {name!r}; use one of {', '.join(NORMS)}")
+        raise SytorchError(f"unknown norm {name!r}; use one of {', '.join(NORMS)}")
     return NORMS[name]()

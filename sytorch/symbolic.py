@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from helpers.errors import UserError
+from sytorch.errors import SytorchError
 from sytorch.network import LayerSplit, split_at
 
 
@@ -30,7 +30,7 @@ class SymbolicLinear:
         out = split.layer.out_features
         chosen = np.arange(out) if neurons is None else np.unique(np.asarray(neurons, dtype=int))
         if len(chosen) == 0 or chosen.min() < 0 or chosen.max() >= out:
-            raise UserError(f"--neurons must be ids in 0..{out - 1} of layer {layer_name!r}")
+            raise SytorchError(f"--neurons must be ids in 0..{out - 1} of layer {layer_name!r}")
         return cls(split, chosen)
 
     @property
@@ -58,7 +58,7 @@ class SymbolicLinear:
             layer.weight.copy_(weight.to(layer.weight.dtype))
             if layer.bias is None:
                 if np.any(change[:, -1]):
-                    raise UserError(f"layer {self.name!r} has no bias to change")
+                    raise SytorchError(f"layer {self.name!r} has no bias to change")
             else:
                 bias = layer.bias.double()
                 bias[rows] += delta[:, -1]

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.errors import UserError
 from model_classes import build_model
 from sytorch import SymbolicLinear, symbolic_forward
+from sytorch.errors import SytorchError
 from sytorch.network import split_at
 
 
@@ -112,9 +112,9 @@ def test_the_last_layer_has_no_pattern_rows_and_an_identity_jacobian(mlp):
 
 
 def test_only_linear_layers_can_be_symbolic(mlp):
-    with pytest.raises(UserError, match="only Linear layers"):
+    with pytest.raises(SytorchError, match="only Linear layers"):
         split_at(mlp, "relu1")
-    with pytest.raises(UserError, match=r"not found.*fc1, fc2, fc3"):
+    with pytest.raises(SytorchError, match=r"not found.*fc1, fc2, fc3"):
         split_at(mlp, "classifier.6")
 
 
@@ -122,7 +122,7 @@ def test_a_pooling_layer_after_the_symbolic_layer_is_refused():
     model = nn.Sequential(OrderedDict(fc=nn.Linear(8, 16), pool=nn.MaxPool1d(2),
                                       out=nn.Linear(8, 3)))
     assert model(torch.rand(2, 8)).shape == (2, 3)
-    with pytest.raises(UserError, match=r"'pool' \(MaxPool1d\).*cannot be carried"):
+    with pytest.raises(SytorchError, match=r"'pool' \(MaxPool1d\).*cannot be carried"):
         split_at(model, "fc")
     assert split_at(model, "out").suffix == []
 
@@ -146,7 +146,7 @@ def test_non_sequential_models_allow_their_output_layer_only():
     batch = symbolic_forward(model, symbolic.split, symbolic.neurons, probe)
     with torch.no_grad():
         assert np.allclose(batch.logits, model(probe).double().numpy())
-    with pytest.raises(UserError, match="not its output layer"):
+    with pytest.raises(SytorchError, match="not its output layer"):
         SymbolicLinear.mark(model, "body", probe=probe)
 
 
@@ -170,5 +170,5 @@ def test_batchnorm_and_leaky_relu_are_carried_exactly():
 
 
 def test_neuron_ids_outside_the_layer_are_a_user_error(mlp):
-    with pytest.raises(UserError, match=r"--neurons must be ids in 0\.\.9"):
+    with pytest.raises(SytorchError, match=r"--neurons must be ids in 0\.\.9"):
         SymbolicLinear.mark(mlp, "fc3", [3, 10])

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from helpers.errors import UserError
 from sytorch.program import LinearProgram, QuadraticProgram
 from sytorch.solvers import SolverLicenceError, make_backend
 from sytorch.solvers.base import SolveStatus
 from sytorch.solvers.gurobi_backend import (
+from sytorch.errors import SytorchError
     RESTRICTED_LIMIT,
     RESTRICTED_QUADRATIC_LIMIT,
     licence_is_size_limited,
@@ -114,7 +114,7 @@ def test_a_size_limited_gurobi_licence_is_one_line_naming_highs():
         make_backend("gurobi").solve(_wide_lp(RESTRICTED_LIMIT + 500))
     message = str(caught.value)
     assert "size-limited" in message and "--solver highs" in message and "\n" not in message
-    assert isinstance(caught.value, UserError)
+    assert isinstance(caught.value, SytorchError) and caught.value.is_user_error
 
 
 def test_auto_falls_back_to_highs_and_piqp_when_gurobi_cannot_take_the_problem():
@@ -140,5 +140,5 @@ def test_highs_honours_a_time_limit():
 
 
 def test_unknown_solver_is_a_user_error():
-    with pytest.raises(UserError, match="unknown solver 'cplex'"):
+    with pytest.raises(SytorchError, match="unknown solver 'cplex'"):
         make_backend("cplex")

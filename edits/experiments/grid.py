@@ -2,10 +2,10 @@
 
 A configuration is plain data (strings and numbers), so it pickles to a process pool or a
 remote worker unchanged. Its ``experiment_id`` hashes the fields that decide the *result* and
-leaves out where inputs are found and outputs go (``data_root``, ``edit_sets_dir``,
-``models_dir``): moving the data or the output folders does not make finished rows look new.
-The weights enter by their path as given (normalised), not by content: sweeping a retrained
-model belongs in a new ``--output-file``.
+leaves out where inputs are found, outputs go and the model runs (``data_root``,
+``edit_sets_dir``, ``models_dir``, ``device``): moving the data or the output folders does not
+make finished rows look new. The weights enter by their path as given (normalised), not by
+content: sweeping a retrained model belongs in a new ``--output-file``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from edits.config import RepairConfig
 from editset_helpers.selectors import get_selector
+from helpers.cli import field_default
 from helpers.errors import UserError
 
 SIZING_STRATEGIES = ("flexible", "strict")
@@ -48,42 +49,54 @@ def takes_target_class(set_type: str) -> bool:
     return "target_class" in inspect.signature(get_selector(set_type)).parameters
 
 
-@dataclass(frozen=True)
-class TrialConfig:
-    """Everything one repair of a sweep needs; ``experiment_id`` names its row."""
+# The repair fields that were hashed before every RepairConfig field was part of a trial: they
+# always enter the hash; a newer field enters it only when it differs from its default, so the
+# rows of older sweeps keep their experiment ids and are still recognised on a resume.
+_ALWAYS_HASHED = frozenset({"margin", "param_bound", "layer", "norm", "geometry", "solver",
+                            "seed", "time_limit", "keep_set", "reference_size"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialConfig(RepairConfig):
+    """Everything one repair of a sweep needs; ``experiment_id`` names its row.
+
+    The repair settings are :class:`RepairConfig`'s fields, defaults included; the fields below
+    say which edit set to make and where files are.
+    """
 
     repair_set_type: str
     requested_size: int
     target_class: int | None
     sizing: str
-    param_bound: float | None  # None: unbounded
-    margin: float
     weights: str
     dataset: str = "cifar10"
-    layer: str = "last"
-    norm: str = "l2"
-    geometry: str = "outputs"
-    solver: str = "highs"
-    seed: int = 0
-    time_limit: float | None = None
-    keep_set: int = 0
-    reference_size: int = 5000
     data_root: str = field(default="data", metadata=_LOCATION)
     edit_sets_dir: str = field(default="results/edit_sets", metadata=_LOCATION)
     models_dir: str | None = field(default="results/models", metadata=_LOCATION)  # None: no save
+    device: str = field(default="auto", metadata=_LOCATION)  # --device; never changes a result
 
     def __post_init__(self) -> None:
         # One spelling per value, so the hash does not depend on 5 vs 5.0 or ./a vs a.
-        for name in ("param_bound", "margin", "time_limit"):
+        for name in ("param_bound", "margin", "time_limit", "eps", "keep_margin",
+                     "margin_slack"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, float(value))
         object.__setattr__(self, "weights", os.path.normpath(str(self.weights)))
 
     def identity(self) -> dict[str, Any]:
-        """The fields that decide the result (the hashed part)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.metadata.get("identity", True)}
+        """The fields that decide the result (the hashed part; see ``_ALWAYS_HASHED``)."""
+        repair_fields = {f.name: f for f in fields(RepairConfig)}
+        identity = {}
+        for f in fields(self):
+            if not f.metadata.get("identity", True):
+                continue
+            value = getattr(self, f.name)
+            if (f.name in repair_fields and f.name not in _ALWAYS_HASHED
+                    and value == field_default(repair_fields[f.name])):
+                continue
+            identity[f.name] = value
+        return identity
 
     @property
     def experiment_id(self) -> str:
@@ -104,10 +117,8 @@ class TrialConfig:
         return f"{self.set_label} n={self.requested_size} bound={bound} margin={self.margin:g}"
 
     def repair_config(self) -> RepairConfig:
-        return RepairConfig(layer=self.layer, norm=self.norm, geometry=self.geometry,
-                            margin=self.margin, param_bound=self.param_bound,
-                            keep_set=self.keep_set, reference_size=self.reference_size,
-                            solver=self.solver, time_limit=self.time_limit, seed=self.seed)
+        """The repair settings alone, as a plain :class:`RepairConfig`."""
+        return RepairConfig(**{f.name: getattr(self, f.name) for f in fields(RepairConfig)})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -39,6 +39,7 @@ from editset_helpers.io import (
 )
 from helpers.cache import source_fingerprint
 from helpers.datasets import ImageSplit, load_split
+from helpers.devices import resolve_device
 from helpers.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -60,13 +61,15 @@ class Workspace:
 
 
 @functools.lru_cache(maxsize=2)
-def load_workspace(weights: str, dataset: str, data_root: str) -> Workspace:
+def load_workspace(weights: str, dataset: str, data_root: str, device: str = "auto"
+                   ) -> Workspace:
     """Load once per process; later trials with the same model get the same objects.
 
     The cached model is never changed: the engine repairs a deep copy.
     """
     try:
-        source = Source.load(weights, dataset=dataset, split="test", data_root=data_root)
+        source = Source.load(weights, dataset=dataset, split="test", data_root=data_root,
+                             device=resolve_device(device))
         train_split = load_split(dataset, "train", data_root=data_root)
     except UserError as error:
         raise WorkspaceError(str(error)) from None
@@ -78,7 +81,7 @@ def load_workspace(weights: str, dataset: str, data_root: str) -> Workspace:
 def run_trial(config: TrialConfig) -> Row:
     """Run one configuration of a sweep and return its CSV row (see the module docstring)."""
     row = _identity_row(config)
-    workspace = load_workspace(config.weights, config.dataset, config.data_root)
+    workspace = load_workspace(config.weights, config.dataset, config.data_root, config.device)
     row["baseline_accuracy_test_set"] = workspace.source.predictions.accuracy
     try:
         # The resolved name (classifier.6, not "last") in every row, repaired or not.

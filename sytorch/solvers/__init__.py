@@ -10,47 +10,45 @@ from __future__ import annotations
 
 import logging
 
-from helpers.errors import UserError
+from sytorch.errors import SytorchError
 from sytorch.program import LinearProgram, QuadraticProgram
-from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus
+from sytorch.solvers.base import (
+    SOLVERS,
+    SolverBackend,
+    SolveResult,
+    SolveStatus,
+    register_solver,
+)
 from sytorch.solvers.gurobi_backend import GurobiBackend, SolverLicenceError
 from sytorch.solvers.highs_backend import HighsBackend
 from sytorch.solvers.piqp_backend import PiqpBackend
 
 log = logging.getLogger(__name__)
 
-SOLVER_NAMES = ("highs", "gurobi", "piqp", "auto")
-SOLVER_HELP = ("highs: HiGHS for every LP and QP; piqp: PIQP's interior point for the l2 "
-               "objective's QP (much faster from about 500 images and on hidden layers), HiGHS "
-               "for LPs; gurobi: Gurobi (licence permitting); auto: Gurobi when its licence fits "
-               "the problem, else as piqp")
-
 
 def make_backend(name: str) -> SolverBackend:
-    if name == "highs":
-        return HighsBackend()
-    if name == "gurobi":
-        return GurobiBackend()
-    if name == "piqp":
-        return PiqpBackend()
-    if name == "auto":
-        return AutoBackend()
-    raise UserError(f"unknown solver {name!r}; use one of {', '.join(SOLVER_NAMES)}")
+    """A new back end registered as ``name``."""
+    if name not in SOLVERS:
+        raise SytorchError(f"unknown solver {name!r}; use one of {', '.join(SOLVERS)}")
+    return SOLVERS[name]()
 
 
+def solver_help() -> str:
+    """``--solver``'s help, one clause per registered back end."""
+    return "; ".join(f"{name}: {cls.summary}" for name, cls in SOLVERS.items())
+
+
+@register_solver("auto", "Gurobi when its licence fits the problem, else as piqp")
 class AutoBackend(SolverBackend):
     """Gurobi when it is installed and licensed for the problem's size, else PIQP for QPs
-    (interior point: measured 2.5-15x faster than HiGHS's active set on dual QPs of thousands
-    of rows, docs/repair-measurements.md) and HiGHS
-    for LPs."""
-
-    name = "auto"
+    (interior point: faster than HiGHS's active set on dual QPs of thousands of rows; the
+    measurements are in docs/repair-measurements.md) and HiGHS for LPs."""
 
     def __init__(self) -> None:
         self.fallback = PiqpBackend()  # QPs by PIQP, LPs handed on to HiGHS
         try:
             self.gurobi: GurobiBackend | None = GurobiBackend()
-        except UserError:
+        except SytorchError:
             self.gurobi = None
 
     def solve(self, problem: LinearProgram | QuadraticProgram, *,
@@ -63,5 +61,6 @@ class AutoBackend(SolverBackend):
         return self.fallback.solve(problem, time_limit=time_limit, threads=threads)
 
 
-__all__ = ["SOLVER_HELP", "SOLVER_NAMES", "GurobiBackend", "HighsBackend", "PiqpBackend",
-           "SolveResult", "SolveStatus", "SolverBackend", "SolverLicenceError", "make_backend"]
+__all__ = ["SOLVERS", "GurobiBackend", "HighsBackend", "PiqpBackend", "SolveResult",
+           "SolveStatus", "SolverBackend", "SolverLicenceError", "make_backend",
+           "register_solver", "solver_help"]

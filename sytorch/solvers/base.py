@@ -9,6 +9,7 @@ iteration counts, so reports and CSV rows read the same whichever solver ran.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
@@ -55,6 +56,7 @@ class SolverBackend(abc.ABC):
     """One LP/QP solver. Subclasses are registered by name in :mod:`sytorch.solvers`."""
 
     name: str = "abstract"
+    summary: str = ""  # one line for --help, set by register_solver
 
     @abc.abstractmethod
     def solve(self, problem: LinearProgram | QuadraticProgram, *,
@@ -64,3 +66,16 @@ class SolverBackend(abc.ABC):
     def fits(self, problem: LinearProgram) -> bool:
         """Whether this back end can take a problem of this size (licence limits)."""
         return True
+
+
+SOLVERS: dict[str, type[SolverBackend]] = {}
+
+
+def register_solver(name: str, summary: str
+                    ) -> Callable[[type[SolverBackend]], type[SolverBackend]]:
+    """Class decorator: the back end answers to ``--solver name``; ``summary`` is its help."""
+    def decorate(cls: type[SolverBackend]) -> type[SolverBackend]:
+        cls.name, cls.summary = name, summary
+        SOLVERS[name] = cls
+        return cls
+    return decorate

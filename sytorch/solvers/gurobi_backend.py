@@ -13,27 +13,27 @@ import time
 
 import numpy as np
 
-from helpers.errors import UserError
+from sytorch.errors import SytorchError
 from sytorch.program import LinearProgram, QuadraticProgram
-from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus
+from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus, register_solver
 
 SIZE_LIMITED_CODE = 10010  # GRB_ERROR_SIZE_LIMIT_EXCEEDED
 RESTRICTED_LIMIT = 2000
 RESTRICTED_QUADRATIC_LIMIT = 200
 
 
-class SolverLicenceError(UserError):
+class SolverLicenceError(SytorchError):
     """The solver's licence cannot take a problem of this size."""
 
 
+@register_solver("gurobi", "Gurobi (licence permitting)")
 class GurobiBackend(SolverBackend):
-    name = "gurobi"
 
     def __init__(self, *, verbose: bool = False, method: int = -1):
         try:
             import gurobipy
         except ImportError as error:  # pragma: no cover - a dependency of the project
-            raise UserError(f"gurobipy is not installed ({error}); use --solver highs") from None
+            raise SytorchError(f"gurobipy is not installed ({error}); use --solver highs") from None
         self.gp = gurobipy
         self.verbose = verbose
         self.method = method  # -1 automatic, 2 barrier, 1 dual simplex, ...

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sytorch.program import LinearProgram, QuadraticProgram
-from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus
+from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus, register_solver
 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: SolveStatus.OPTIMAL,
@@ -25,8 +25,8 @@ _STATUS = {
 }
 
 
+@register_solver("highs", "HiGHS for every LP and QP (the default)")
 class HighsBackend(SolverBackend):
-    name = "highs"
 
     def __init__(self, *, lp_method: str = "choose", verbose: bool = False):
         self.lp_method = lp_method  # HiGHS "solver" option: choose, simplex, ipm

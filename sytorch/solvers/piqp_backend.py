@@ -22,9 +22,9 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from helpers.errors import UserError
+from sytorch.errors import SytorchError
 from sytorch.program import LinearProgram, QuadraticProgram
-from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus
+from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus, register_solver
 from sytorch.solvers.highs_backend import HighsBackend
 
 DENSE_MIN_DENSITY = 0.05  # a Hessian at least this full is factorised dense (BLAS-speed)
@@ -44,12 +44,13 @@ except ImportError:  # pragma: no cover - a dependency of the project
     _STATUS = {}
 
 
+@register_solver("piqp", "PIQP's interior point for the l2 objective's QP (faster on large "
+                         "edit sets and hidden layers), HiGHS for LPs")
 class PiqpBackend(SolverBackend):
-    name = "piqp"
 
     def __init__(self, *, verbose: bool = False, tolerance: float = 1e-9):
         if piqp is None:  # pragma: no cover
-            raise UserError("piqp is not installed; run `uv sync` or use --solver highs")
+            raise SytorchError("piqp is not installed; run `uv sync` or use --solver highs")
         self.verbose = verbose
         self.tolerance = tolerance
         self.highs = HighsBackend(verbose=verbose)
