@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from sytorch.errors import SytorchError
 from sytorch.program import LinearProgram, QuadraticProgram
 from sytorch.solvers import SolverLicenceError, make_backend
 from sytorch.solvers.base import SolveStatus
 from sytorch.solvers.gurobi_backend import (
-from sytorch.errors import SytorchError
     RESTRICTED_LIMIT,
     RESTRICTED_QUADRATIC_LIMIT,
     licence_is_size_limited,
