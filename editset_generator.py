@@ -5,6 +5,7 @@ Examples:
   uv run python editset_generator.py misclassified --max-samples 100 --seed 1
   uv run python editset_generator.py misclassified --per-class 10 --num-classes 5
   uv run python editset_generator.py misclassified --per-class 20 --target-classes 0 3 5
+  uv run python editset_generator.py misclassified --per-class 20 --target-classes 0,3,5
   uv run python editset_generator.py by-class --target-class 3 --focus incorrect
   uv run python editset_generator.py by-class --target-class 3 --focus correct --max-samples 50
   uv run python editset_generator.py misclassified --output /tmp/sets/wrong_edit_dataset.pt
@@ -21,12 +22,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
-from helpers.cli import ArgumentParser, HelpFormatter, add_data_args, run_main, setup_logging
-
-if TYPE_CHECKING:
-    from editset_helpers.generation import Balance
+from helpers.cli import (
+    ArgumentParser,
+    HelpFormatter,
+    max_samples,
+    non_negative_int,
+    run_main,
+    setup_logging,
+)
 
 SET_TYPES = {  # subcommand (and --focus) -> registered selector name
     "misclassified": "misclassified",
@@ -36,47 +40,28 @@ SET_TYPES = {  # subcommand (and --focus) -> registered selector name
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from editset_helpers.options import add_generation_arguments
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--weights", default="artifacts/alexnet_base.pth",
-                        help="model whose predictions decide what is wrong")
-    add_data_args(common)
-    common.add_argument("--split", default="test", help="split the images come from")
-    common.add_argument("--max-samples", type=int, default=None,
+    add_generation_arguments(common, seed_help="seed of the random subset")
+    common.add_argument("--max-samples", type=max_samples, default=None,
                         help="keep at most this many (a seeded random subset, nested across "
                              "sizes; -1 or unset: all)")
-    common.add_argument("--seed", type=int, default=0, help="seed of the random subset")
-    common.add_argument("--output-dir", default="data/edit_sets",
-                        help="folder for <name>_edit_dataset.pt and <name>_edit_metadata.json")
     common.add_argument("--output", default=None, metavar="PATH",
                         help="write the .pt here instead (the JSON goes beside it)")
-    common.add_argument("--force", action="store_true", help="overwrite existing files")
-    common.add_argument("-v", "--verbose", action="store_true")
 
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=HelpFormatter)
+                            epilog=__doc__.split("\n\n", 1)[1], formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    wrong = commands.add_parser("misclassified", parents=[common], formatter_class=HelpFormatter,
-                                help="every image whose predicted class differs from its label",
-                                description="Images the model gets wrong, optionally "
-                                            "class-balanced by their true class.")
-    balance = wrong.add_argument_group(
-        "class balance", "take the same number of images from each chosen true class")
-    balance.add_argument("--per-class", type=int, default=None, metavar="K",
-                         help="images per class (classes: --num-classes, --target-classes, or "
-                              "every class)")
-    which = balance.add_mutually_exclusive_group()
-    which.add_argument("--num-classes", type=int, default=None, metavar="N",
-                       help="balance over classes 0..N-1")
-    which.add_argument("--target-classes", type=int, nargs="+", default=None, metavar="C",
-                       help="balance over these class ids")
-
+    commands.add_parser("misclassified", parents=[common], formatter_class=HelpFormatter,
+                        help="every image whose predicted class differs from its label",
+                        description="Images the model gets wrong, optionally class-balanced by "
+                                    "their true class.")
     by_class = commands.add_parser("by-class", parents=[common], formatter_class=HelpFormatter,
                                    help="images of one true class, wrong or right",
                                    description="Images of one true class that the model gets "
                                                "wrong (--focus incorrect) or right (correct).")
-    by_class.add_argument("--target-class", type=int, required=True, metavar="N",
+    by_class.add_argument("--target-class", type=non_negative_int, required=True, metavar="N",
                           help="true class id (0-based)")
     by_class.add_argument("--focus", choices=("incorrect", "correct"), default="incorrect",
                           help="images the model gets wrong, or those it gets right")
@@ -88,18 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     from editset_helpers.generation import Source, generate_edit_set
     from editset_helpers.io import class_set_name, edit_set_paths, metadata_path_for
+    from editset_helpers.options import balance_from
     from editset_helpers.predictions import split_predictions
     from helpers.atomic_io import check_writable
     from helpers.checkpoints import load_checkpoint
     from helpers.datasets import load_split
+    from helpers.devices import resolve_device
     from helpers.errors import UserError
     from helpers.sampling import resolve_classes
 
-    balance = _balance(args)
-    if args.max_samples is not None and args.max_samples != -1 and args.max_samples < 1:
-        raise UserError(f"--max-samples must be a positive number or -1 for all, got "
-                        f"{args.max_samples}")
-    loaded = load_checkpoint(args.weights)  # a wrong path fails before the data set loads
+    balance = balance_from(args)
+    device = resolve_device(args.device)
+    loaded = load_checkpoint(args.weights, device=device)  # fails before the data set loads
     split = load_split(args.dataset, args.split, data_root=args.data_root)
 
     if args.command == "misclassified":
@@ -141,24 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     pt_path, json_path = result.paths
     print(f"wrote {len(result.edit_set)} images to {pt_path} (metadata: {json_path})")
     return 0
-
-
-def _balance(args: argparse.Namespace) -> Balance | None:
-    """The class-balance options as a ``Balance``, or ``None`` when not asked for."""
-    from editset_helpers.generation import Balance
-    from helpers.errors import UserError
-
-    per_class = getattr(args, "per_class", None)
-    num_classes = getattr(args, "num_classes", None)
-    target_classes = getattr(args, "target_classes", None)
-    if per_class is None:
-        if num_classes is not None or target_classes:
-            raise UserError("--num-classes and --target-classes choose the classes to balance; "
-                        "give --per-class K as well")
-        return None
-    if per_class < 1:
-        raise UserError(f"--per-class must be at least 1, got {per_class}")
-    return Balance(per_class, num_classes=num_classes, target_classes=target_classes)
 
 
 if __name__ == "__main__":

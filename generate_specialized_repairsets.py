@@ -26,53 +26,33 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from helpers.cli import ArgumentParser, HelpFormatter, add_data_args, run_main, setup_logging
-from helpers.errors import UserError
+from helpers.cli import (
+    ArgumentParser,
+    HelpFormatter,
+    fraction,
+    max_samples,
+    non_negative_number,
+    number_type,
+    run_main,
+    setup_logging,
+)
 
 if TYPE_CHECKING:  # torch-heavy modules load only when a command needs them
-    from editset_helpers.generation import Balance
     from editset_helpers.specialized import SpecializedRequest
 
 DESCRIPTION, EPILOG = __doc__.split("\n\n", 1)
 BOTH_MAX_SAMPLES = 500  # `both` makes each kind with its defaults, this many images each
-
-
-def number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
-def whole_number(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (-1 means all)") from None
+threshold = number_type(0.0, 1.0, exclusive_minimum=True, name="threshold in (0, 1]")
 
 
 def _generation_options() -> argparse.ArgumentParser:
+    from editset_helpers.options import add_generation_arguments
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--weights", default="artifacts/alexnet_base.pth",
-                        help="model checkpoint whose mistakes are collected")
-    add_data_args(common)
-    common.add_argument("--split", default="test", help="split the images come from")
-    common.add_argument("--seed", type=int, default=0,
-                        help="recorded in the metadata; the ranked order does not depend on it")
-    balance = common.add_argument_group(
-        "class-balanced sampling", "keep the --per-class most extreme images of each class, "
-        "from every class, the first --num-classes, or the --target-classes")
-    balance.add_argument("--per-class", type=int, default=None, metavar="N",
-                         help="images per class; None means no balancing")
-    balance.add_argument("--num-classes", type=int, default=None, metavar="K",
-                         help="balance over classes 0..K-1; None means every class")
-    balance.add_argument("--target-classes", type=int, nargs="+", default=None, metavar="C",
-                         help="balance over these class ids instead")
-    common.add_argument("--output-dir", default="data/edit_sets", help="where sets are written")
-    common.add_argument("--force", action="store_true", help="overwrite existing sets")
+    add_generation_arguments(common, seed_help="recorded in the metadata; the ranked order does "
+                                               "not depend on it")
     common.add_argument("--dry-run", action="store_true",
                         help="report how many images qualify; write nothing")
-    common.add_argument("-v", "--verbose", action="store_true")
     return common
 
 
@@ -90,20 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     confident = command("confident_wrong",
                         "wrong predictions with top softmax probability >= threshold")
-    confident.add_argument("confidence_threshold", nargs="?", type=number, default=0.8,
+    confident.add_argument("confidence_threshold", nargs="?", type=threshold, default=0.8,
                            help="in (0, 1]")
-    confident.add_argument("max_samples", nargs="?", type=whole_number, default=-1,
+    confident.add_argument("max_samples", nargs="?", type=max_samples, default=-1,
                            help="keep the N most confident; -1 keeps all")
 
     closest = command("closest", "wrong predictions with p(true) >= min_true_prob and "
                                  "p(predicted) - p(true) <= max_margin")
-    closest.add_argument("min_true_prob", nargs="?", type=number, default=0.1, help="in [0, 1]")
-    closest.add_argument("max_margin", nargs="?", type=number, default=0.3, help=">= 0")
-    closest.add_argument("max_samples", nargs="?", type=whole_number, default=-1,
+    closest.add_argument("min_true_prob", nargs="?", type=fraction, default=0.1, help="in [0, 1]")
+    closest.add_argument("max_margin", nargs="?", type=non_negative_number, default=0.3,
+                         help=">= 0")
+    closest.add_argument("max_samples", nargs="?", type=max_samples, default=-1,
                          help="keep the N smallest margins; -1 keeps all")
 
     both = command("both", "confident_wrong and closest with default parameters")
-    both.add_argument("max_samples", nargs="?", type=whole_number, default=BOTH_MAX_SAMPLES,
+    both.add_argument("max_samples", nargs="?", type=max_samples, default=BOTH_MAX_SAMPLES,
                       help="images per set; -1 keeps all")
 
     analyze = commands.add_parser(
@@ -146,33 +127,20 @@ def requests_from(args: argparse.Namespace) -> list[SpecializedRequest]:
             for kind in ("confident_wrong", "closest")]
 
 
-def balance_from(args: argparse.Namespace) -> Balance | None:
-    """``Balance`` when --per-class is given; class choices without it are a mistake."""
-    from editset_helpers.generation import Balance
-
-    if args.num_classes is not None and args.target_classes is not None:
-        raise UserError("give --num-classes or --target-classes, not both")
-    if args.per_class is None:
-        if args.num_classes is not None or args.target_classes is not None:
-            raise UserError("--num-classes/--target-classes choose the classes to balance over; "
-                            "add --per-class N to say how many images each")
-        return None
-    if args.per_class < 1:
-        raise UserError(f"--per-class must be at least 1, got {args.per_class}")
-    return Balance(args.per_class, args.num_classes, args.target_classes)
-
-
 def run_generate(args: argparse.Namespace) -> int:
     from editset_helpers.generation import Source
+    from editset_helpers.options import balance_from
     from editset_helpers.specialized import check_outputs, run_requests
+    from helpers.devices import resolve_device
 
     requests = requests_from(args)
     balance = balance_from(args)
+    device = resolve_device(args.device)
     if not args.dry_run:  # fail on an existing file before the model is loaded
         check_outputs(requests, args.output_dir, force=args.force)
 
     source = Source.load(args.weights, dataset=args.dataset, split=args.split,
-                         data_root=args.data_root)
+                         data_root=args.data_root, device=device)
     outcomes = run_requests(source, requests, args.output_dir, seed=args.seed, balance=balance,
                             force=args.force, dry_run=args.dry_run)
     predictions = source.predictions

@@ -21,7 +21,9 @@ from edits.job import format_before_after, run_repair_job
 from editset_helpers.generation import Source, generate_edit_set
 from editset_helpers.io import load_edit_set
 from helpers.cache import PROJECT_ROOT
+from helpers.cli import option, positive_int
 from helpers.datasets import load_split
+from helpers.devices import resolve_device
 from helpers.errors import UserError
 from helpers.training import TrainConfig, train
 
@@ -33,13 +35,22 @@ OFFLINE_BUILDER = PROJECT_ROOT.parent / "shared" / "datasets" / "cifar10" / \
 
 @dataclass
 class QuickstartSettings:
-    data_root: Path = Path("data")
-    folder: Path = Path("artifacts/quickstart")
-    base_model: Path = Path("artifacts/alexnet_base.pth")
-    epochs: int = 2
-    train_subset: int | None = 30_000  # with 2 epochs: about 6 minutes on 2 cores
-    edit_set_size: int = 100
-    force: bool = False
+    """The quick start's settings; each field is also ``quickstart.py``'s flag of that name."""
+
+    data_root: Path = option(Path("data"), type=Path,
+                             help="folder holding (or receiving) cifar-10-batches-py/")
+    folder: Path = option(Path("artifacts/quickstart"), type=Path,
+                          help="where the quick start keeps its outputs")
+    base_model: Path = option(Path("artifacts/alexnet_base.pth"), type=Path,
+                              help="used when it exists, instead of training a quick one")
+    epochs: int = option(2, type=positive_int, help="quick training schedule")
+    # The time this schedule takes is in README.md's quick-start section.
+    train_subset: int | None = option(30_000, type=positive_int,
+                                      help="training images the quick schedule uses")
+    edit_set_size: int = option(100, type=positive_int,
+                                help="misclassified test images to repair")
+    force: bool = option(False, help="redo every step")
+    device: str = "auto"  # --device (helpers.cli.add_device_argument)
     repair: RepairConfig = field(default_factory=RepairConfig)
 
 
@@ -59,6 +70,7 @@ def ensure_cifar10(data_root: Path) -> None:
 def run_quickstart(settings: QuickstartSettings) -> dict:
     """Run (or resume) every step and return the repair report."""
     folder = settings.folder
+    device = resolve_device(settings.device)
     folder.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
@@ -75,7 +87,8 @@ def run_quickstart(settings: QuickstartSettings) -> dict:
                      settings.epochs)
             train(TrainConfig(data_root=str(settings.data_root), epochs=settings.epochs,
                               train_subset=settings.train_subset, run_name="quick",
-                              checkpoint_dir=str(folder / "checkpoints"), output=str(weights)),
+                              checkpoint_dir=str(folder / "checkpoints"), output=str(weights),
+                              device=str(device)),
                   force=settings.force)
     timings["model"] = time.perf_counter() - started
 
@@ -83,7 +96,7 @@ def run_quickstart(settings: QuickstartSettings) -> dict:
     edit_path = folder / "misclassified_edit_dataset.pt"
     source = None
     if settings.force or not edit_path.exists():
-        source = Source.load(weights, data_root=settings.data_root)
+        source = Source.load(weights, data_root=settings.data_root, device=device)
         generate_edit_set(source, "misclassified", edit_path,
                           max_samples=settings.edit_set_size, seed=0, force=True)
     timings["edit_set"] = time.perf_counter() - started
@@ -94,7 +107,7 @@ def run_quickstart(settings: QuickstartSettings) -> dict:
         if report.get("base_model", {}).get("path") == str(weights):
             return report
     started = time.perf_counter()
-    source = source or Source.load(weights, data_root=settings.data_root)
+    source = source or Source.load(weights, data_root=settings.data_root, device=device)
     train_split = load_split("cifar10", "train", data_root=settings.data_root)
     job = run_repair_job(source.loaded, load_edit_set(edit_path), settings.repair,
                          test_split=source.split, train_split=train_split,
