@@ -14,7 +14,14 @@ from pathlib import Path
 from editset_helpers.io import DEFAULT_EDIT_SET_DIR
 from editset_helpers.web.app import NO_MODEL_NOTE, create_app
 from editset_helpers.web.server import bind, url_of
-from helpers.cli import ArgumentParser, HelpFormatter, run_main, setup_logging
+from helpers.cli import (
+    ArgumentParser,
+    HelpFormatter,
+    add_device_argument,
+    integer_type,
+    run_main,
+    setup_logging,
+)
 
 log = logging.getLogger("edit_set_visualizer")
 
@@ -37,7 +44,7 @@ The page is at the printed URL; the JSON API starts at /api/sets.
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(description=__doc__.splitlines()[0], epilog=EXAMPLES,
-                                     formatter_class=HelpFormatter)
+                            formatter_class=HelpFormatter)
     parser.add_argument("--edit-sets-dir", type=Path, default=DEFAULT_EDIT_SET_DIR,
                         help="folder holding the *_edit_dataset.pt files")
     parser.add_argument("--weights", type=Path, default=None,
@@ -45,9 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "without one the pages show the sets' own records only)")
     parser.add_argument("--repaired", type=Path, default=None,
                         help="repaired model checkpoint, compared with the base model per image")
+    add_device_argument(parser)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on; 0.0.0.0 exposes the page to the network")
-    parser.add_argument("--port", type=int, default=5000,
+    parser.add_argument("--port", type=integer_type(0, 65535, name="port"), default=5000,
                         help="port to listen on; 0 picks a free one")
     parser.add_argument("--verbose", action="store_true",
                         help="log every request, not only loads, model passes and errors")
@@ -60,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     weights = args.weights
     if weights is None and DEFAULT_WEIGHTS.exists():
         weights = DEFAULT_WEIGHTS
-    app = create_app(args.edit_sets_dir, weights=weights, repaired=args.repaired)
+    app = create_app(args.edit_sets_dir, weights=weights, repaired=args.repaired,
+                     device=args.device)
     if weights is None:
         log.warning(NO_MODEL_NOTE)
     catalog = app.extensions["edit_set_visualizer"].catalog

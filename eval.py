@@ -20,13 +20,20 @@ import shlex
 import sys
 from datetime import UTC, datetime
 
-from helpers.cli import ArgumentParser, HelpFormatter, add_data_args, run_main, setup_logging
+from helpers.cli import (
+    ArgumentParser,
+    HelpFormatter,
+    add_data_args,
+    add_device_argument,
+    positive_int,
+    run_main,
+    setup_logging,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=HelpFormatter)
+                            epilog=__doc__.split("\n\n", 1)[1], formatter_class=HelpFormatter)
     parser.add_argument("--weights", default="artifacts/alexnet_base.pth",
                         help="model checkpoint (ours or a plain torchvision AlexNet state_dict)")
     add_data_args(parser)
@@ -36,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", default=None, metavar="PATH",
                         help="also write the report as JSON to PATH")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --json file")
-    parser.add_argument("--batch-size", type=int, default=500, help="images per forward pass")
+    parser.add_argument("--batch-size", type=positive_int, default=500,
+                        help="images per forward pass")
+    add_device_argument(parser)
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
@@ -48,15 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     from helpers.atomic_io import atomic_write_json, check_writable
     from helpers.checkpoints import load_checkpoint
     from helpers.datasets import load_split
-    from helpers.errors import UserError
+    from helpers.devices import resolve_device
     from helpers.evaluation import evaluate_model, format_accuracy_summary, format_accuracy_table
 
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.json:  # refuse before the slow part, not after it
         check_writable(args.json, force=args.force)
     # Cheap checks first: a wrong path should not wait for a data set to load.
-    loaded = load_checkpoint(args.weights)
+    loaded = load_checkpoint(args.weights, device=resolve_device(args.device))
     edit_set = load_edit_set(args.edit_set) if args.edit_set else None
     split = load_split(args.dataset, args.split, data_root=args.data_root)
 

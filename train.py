@@ -15,28 +15,41 @@ from __future__ import annotations
 import argparse
 import sys
 
-from helpers.cli import ArgumentParser, HelpFormatter, add_data_args, run_main, setup_logging
+from helpers.cli import (
+    ArgumentParser,
+    HelpFormatter,
+    add_data_args,
+    add_device_argument,
+    non_negative_int,
+    non_negative_number,
+    positive_int,
+    positive_number,
+    run_main,
+    setup_logging,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=HelpFormatter)
+                            epilog=__doc__.split("\n\n", 1)[1], formatter_class=HelpFormatter)
     add_data_args(parser)
     parser.add_argument("--arch", default="alexnet", help="architecture name")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs of the one-cycle schedule")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--max-lr", type=float, default=0.02, help="peak learning rate")
-    parser.add_argument("--weight-decay", type=float, default=5e-4)
-    parser.add_argument("--seed", type=int, default=0, help="makes the run deterministic on CPU")
-    parser.add_argument("--input-size", type=int, default=None,
+    parser.add_argument("--epochs", type=positive_int, default=10,
+                        help="epochs of the one-cycle schedule")
+    parser.add_argument("--batch-size", type=positive_int, default=128)
+    parser.add_argument("--max-lr", type=positive_number, default=0.02, help="peak learning rate")
+    parser.add_argument("--weight-decay", type=non_negative_number, default=5e-4)
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="makes the run deterministic on CPU")
+    parser.add_argument("--input-size", type=positive_int, default=None,
                         help="side the model resizes images to (default: 64 for alexnet)")
-    parser.add_argument("--train-subset", type=int, default=None,
+    parser.add_argument("--train-subset", type=positive_int, default=None,
                         help="train on this many randomly chosen training images")
     parser.add_argument("--run-name", default="alexnet_base",
                         help="epoch checkpoints go to <checkpoint-dir>/<run-name>/")
     parser.add_argument("--checkpoint-dir", default="artifacts/checkpoints")
     parser.add_argument("--output", default="artifacts/alexnet_base.pth", help="final model")
+    add_device_argument(parser)
     parser.add_argument("--force", action="store_true",
                         help="overwrite --output and restart the run instead of resuming it")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -46,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    from helpers.devices import resolve_device
     from helpers.training import TrainConfig, train
 
     config = TrainConfig(arch=args.arch, dataset=args.dataset, data_root=args.data_root,
@@ -53,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                          weight_decay=args.weight_decay, seed=args.seed,
                          input_size=args.input_size, train_subset=args.train_subset,
                          run_name=args.run_name, checkpoint_dir=args.checkpoint_dir,
-                         output=args.output)
+                         output=args.output, device=str(resolve_device(args.device)))
     result = train(config, force=args.force)
     print(f"test accuracy {100 * result.test_accuracy:.2f}% after {config.epochs} epochs; "
           f"model written to {result.output}")

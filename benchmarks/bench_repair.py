@@ -23,8 +23,15 @@ from edits.config import RepairConfig
 from edits.job import run_repair_job
 from editset_helpers.generation import Source, build_edit_set, select_images
 from helpers.atomic_io import atomic_write_json, check_writable
-from helpers.cli import ArgumentParser, HelpFormatter, run_main, setup_logging
+from helpers.cli import (
+    ArgumentParser,
+    HelpFormatter,
+    add_device_argument,
+    run_main,
+    setup_logging,
+)
 from helpers.datasets import load_split
+from helpers.devices import resolve_device
 from helpers.provenance import peak_memory_mb, provenance
 
 EXAMPLES = """\
@@ -72,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                             formatter_class=HelpFormatter)
     parser.add_argument("--weights", type=Path, default=Path("artifacts/alexnet_base.pth"))
     parser.add_argument("--data-root", default="data")
+    add_device_argument(parser)
     parser.add_argument("--suite", choices=[*SUITES, "all"], default="objective")
     parser.add_argument("--only", nargs="+", default=None, help="configuration names to run")
     parser.add_argument("--seed", type=int, default=0, help="which misclassified images")
@@ -92,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     suites = SUITES if args.suite == "all" else {args.suite: SUITES[args.suite]}
     configurations = {name: spec for suite in suites.values() for name, spec in suite.items()
                       if not args.only or name in args.only}
-    source = Source.load(args.weights, data_root=args.data_root)
+    source = Source.load(args.weights, data_root=args.data_root,
+                         device=resolve_device(args.device))
     train = load_split("cifar10", "train", data_root=args.data_root)
     results = []
     for name, (size, overrides) in configurations.items():

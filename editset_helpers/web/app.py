@@ -77,7 +77,7 @@ class Visualizer:
 
 def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
                repaired: str | Path | None = None, models: Models | None = None,
-               max_open_sets: int = 4) -> Flask:
+               max_open_sets: int = 4, device: str | None = None) -> Flask:
     """The visualizer for the ``.pt`` files in ``edit_sets_dir``.
 
     Parameters
@@ -89,6 +89,8 @@ def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
         sets' own records only. Ignored when ``models`` is given.
     max_open_sets
         Decoded sets kept in memory at once.
+    device
+        Where the models run (``auto``, ``cpu``, ``cuda``, ``mps``; the CPU when not given).
 
     Raises
     ------
@@ -104,7 +106,7 @@ def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
         raise UserError(f"--edit-sets-dir {directory} is a file; give the folder holding the "
                         "*_edit_dataset.pt files")
     if models is None:
-        models = load_models(weights, repaired)
+        models = load_models(weights, repaired, device=device)
     if models.base is None and models.note is None:
         models.note = NO_MODEL_NOTE
     model_names = models.base.metadata.class_names if models.base is not None else None

@@ -18,6 +18,7 @@ import torch
 from editset_helpers.web.lru import LRUCache
 from editset_helpers.web.sets import FileIdentity, LoadedSet
 from helpers.checkpoints import LoadedModel, load_checkpoint
+from helpers.devices import resolve_device
 from helpers.errors import UserError
 from helpers.inference import predict_logits
 
@@ -61,12 +62,15 @@ class Models:
             "test_accuracy": m.metadata.test_accuracy} for role in ROLES}
 
 
-def load_models(weights: str | Path | None, repaired: str | Path | None) -> Models:
-    """Load the checkpoints named on the command line (UserError for a missing or bad file)."""
+def load_models(weights: str | Path | None, repaired: str | Path | None, *,
+                device: str | None = None) -> Models:
+    """Load the checkpoints named on the command line (UserError for a missing or bad file),
+    on ``device`` (``--device``: auto, cpu, cuda, mps; the CPU when not given)."""
     if repaired is not None and weights is None:
         raise UserError("--repaired needs the base model to compare with; pass --weights PATH")
-    base = load_checkpoint(weights) if weights is not None else None
-    after = load_checkpoint(repaired) if repaired is not None else None
+    where = resolve_device(device) if device is not None else None
+    base = load_checkpoint(weights, device=where) if weights is not None else None
+    after = load_checkpoint(repaired, device=where) if repaired is not None else None
     if base is not None and after is not None and \
             base.metadata.num_classes != after.metadata.num_classes:
         raise UserError(f"--weights predicts {base.metadata.num_classes} classes but --repaired "
