@@ -76,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     from editset_helpers.options import balance_from
     from editset_helpers.predictions import split_predictions
     from helpers.atomic_io import check_writable
-    from helpers.checkpoints import load_checkpoint
     from helpers.datasets import load_split
     from helpers.devices import resolve_device
     from helpers.errors import UserError
     from helpers.sampling import resolve_classes
+    from model_classes.checkpoints import load_checkpoint
 
     balance = balance_from(args)
     device = resolve_device(args.device)

@@ -53,12 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    from editset_helpers.evaluation import (
+        evaluate_model,
+        format_accuracy_summary,
+        format_accuracy_table,
+    )
     from editset_helpers.io import load_edit_set
     from helpers.atomic_io import atomic_write_json, check_writable
-    from helpers.checkpoints import load_checkpoint
     from helpers.datasets import load_split
     from helpers.devices import resolve_device
-    from helpers.evaluation import evaluate_model, format_accuracy_summary, format_accuracy_table
+    from model_classes.checkpoints import load_checkpoint
 
     if args.json:  # refuse before the slow part, not after it
         check_writable(args.json, force=args.force)

@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     from edits.job import format_before_after, run_repair_job
     from editset_helpers.io import load_edit_set
     from helpers.atomic_io import check_writable
-    from helpers.checkpoints import load_checkpoint
     from helpers.datasets import load_split
     from helpers.devices import resolve_device
+    from model_classes.checkpoints import load_checkpoint
 
     report = args.report or args.output.with_name(f"{args.output.stem}_report.json")
     check_writable(args.output, force=args.force)

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     from helpers.devices import resolve_device
-    from helpers.training import TrainConfig, train
+    from model_classes.training import TrainConfig, train
 
     config = TrainConfig(arch=args.arch, dataset=args.dataset, data_root=args.data_root,
                          epochs=args.epochs, batch_size=args.batch_size, max_lr=args.max_lr,

@@ -19,11 +19,11 @@ import torch
 
 from edits.config import RepairConfig
 from edits.repair import RepairResult, repair
+from editset_helpers.evaluation import evaluate_model
 from editset_helpers.io import EditSet
 from helpers.atomic_io import atomic_write_json, check_writable
-from helpers.checkpoints import LoadedModel, ModelMetadata, save_checkpoint
 from helpers.datasets import ImageSplit
-from helpers.evaluation import evaluate_model
+from model_classes.checkpoints import LoadedModel, ModelMetadata, save_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from helpers.cli import option, positive_int
 from helpers.datasets import load_split
 from helpers.devices import resolve_device
 from helpers.errors import UserError
-from helpers.training import TrainConfig, train
+from model_classes.training import TrainConfig, train
 
 log = logging.getLogger(__name__)
 

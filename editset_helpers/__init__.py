@@ -1,1 +1,2 @@
-"""Edit sets: choosing the images a model gets wrong, and reading and writing them."""
+"""Edit sets: choosing the images a model gets wrong, reading and writing them, evaluating a
+model on them and on the rest of the split, analysing them and showing them in a browser."""

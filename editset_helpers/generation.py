@@ -17,10 +17,10 @@ import torch
 from editset_helpers.io import EditSet, save_edit_set
 from editset_helpers.predictions import SplitPredictions, split_predictions
 from editset_helpers.selectors import Selection, check_max_samples, get_selector
-from helpers.checkpoints import LoadedModel, load_checkpoint
 from helpers.datasets import ImageSplit, load_split
 from helpers.errors import UserError
 from helpers.sampling import BalancedSelection, select_balanced
+from model_classes.checkpoints import LoadedModel, load_checkpoint
 
 log = logging.getLogger(__name__)
 

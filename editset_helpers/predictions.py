@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 
 from helpers.cache import cached_tensors, source_fingerprint
-from helpers.checkpoints import LoadedModel
 from helpers.datasets import ImageSplit
 from helpers.errors import UserError
 from helpers.inference import predict_logits
+from model_classes.checkpoints import LoadedModel
 
 
 @dataclass

@@ -38,7 +38,7 @@ def tiny_model_path(tiny_cifar_root, tmp_path_factory) -> Path:
     """A small MLP trained for a few epochs on the tiny data: right on most, wrong on some."""
     import os
 
-    from helpers.training import TrainConfig, train
+    from model_classes.training import TrainConfig, train
 
     os.environ.setdefault("ALEXNET_REPAIR_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
     out = tmp_path_factory.mktemp("tiny_model")
@@ -53,8 +53,8 @@ def tiny_model_path(tiny_cifar_root, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny(tiny_cifar_root, tiny_model_path):
     """The tiny test split and the tiny model's predicted class for each of its images."""
-    from helpers.checkpoints import load_checkpoint
     from helpers.datasets import load_split
+    from model_classes.checkpoints import load_checkpoint
 
     split = load_split("cifar10", "test", data_root=tiny_cifar_root, download=False)
     with torch.no_grad():

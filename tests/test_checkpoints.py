@@ -6,9 +6,9 @@ import pytest
 import torch
 import torchvision
 
-from helpers.checkpoints import ModelMetadata, load_checkpoint, save_checkpoint
 from helpers.errors import NotFoundError, UserError
 from helpers.transforms import CIFAR10_MEAN, CIFAR10_STD, InputTransform
+from model_classes.checkpoints import ModelMetadata, load_checkpoint, save_checkpoint
 from model_classes.registry import build_model
 
 

@@ -24,7 +24,7 @@ from helpers.devices import resolve_device
 from helpers.errors import UserError
 
 
-@pytest.mark.parametrize("text", ["²", "١", "1.0", "1e3", "", " ", "0x10", "1_000", "--1",
+@pytest.mark.parametrize("text", ["²", "\u0661", "1.0", "1e3", "", " ", "0x10", "1_000", "--1",
                                   "9" * 5001, "9" * 19])
 def test_integers_refuse_what_int_alone_would_misread(text):
     with pytest.raises(argparse.ArgumentTypeError):
@@ -39,7 +39,7 @@ def test_integers_accept_plain_digits_within_bounds():
             convert(bad)
 
 
-@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "1e999", "infinity", "١",
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "1e999", "infinity", "\u0661",
                                   "0x1p3", "1,5", "", "1" * 100])
 def test_numbers_refuse_nan_infinity_and_other_scripts(text):
     with pytest.raises(argparse.ArgumentTypeError):
@@ -87,5 +87,5 @@ def test_device_cpu_and_auto_resolve_here():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_an_absent_cuda_device_is_a_user_error():
-    with pytest.raises(UserError, match="--device cuda.*no CUDA GPU.*--device cpu"):
+    with pytest.raises(UserError, match=r"--device cuda.*no CUDA GPU.*--device cpu"):
         resolve_device("cuda")

@@ -11,7 +11,7 @@ import torch
 
 import editset_generator
 from editset_helpers.io import REQUIRED_SAMPLE_KEYS, load_edit_set
-from helpers.checkpoints import ModelMetadata, load_checkpoint, save_checkpoint
+from model_classes.checkpoints import ModelMetadata, load_checkpoint, save_checkpoint
 from model_classes.registry import build_model
 from tests.conftest import PROJECT_ROOT
 

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.checkpoints import load_checkpoint
-from helpers.datasets import load_split
-from helpers.errors import UserError
-from helpers.evaluation import (
+from editset_helpers.evaluation import (
     accuracy_from_predictions,
     drawdown_indices,
     evaluate_model,
     format_accuracy_summary,
     format_accuracy_table,
 )
+from helpers.datasets import load_split
+from helpers.errors import UserError
+from model_classes.checkpoints import load_checkpoint
 from tests.edit_set_factory import edit_set_from
 
 
@@ -132,7 +132,7 @@ def test_report_is_strict_json_and_tables_read_well(tiny):
 
 
 def test_model_with_another_class_count_is_a_user_error(tiny, tmp_path):
-    from helpers.checkpoints import ModelMetadata, save_checkpoint
+    from model_classes.checkpoints import ModelMetadata, save_checkpoint
     from model_classes.registry import build_model
 
     _, split, _ = tiny

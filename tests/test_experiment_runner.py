@@ -21,10 +21,10 @@ import torch
 from edits.experiments.columns import COLUMNS, LEGACY_COLUMNS
 from edits.experiments.grid import TrialConfig, expand_grid
 from experiment_runner import main
-from helpers.checkpoints import load_checkpoint
 from helpers.cli import run_main
 from helpers.datasets import load_split
 from helpers.inference import predict_labels
+from model_classes.checkpoints import load_checkpoint
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = PROJECT_ROOT / "experiment_runner.py"

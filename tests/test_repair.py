@@ -10,10 +10,10 @@ from edits.config import RepairConfig
 from edits.job import run_repair_job
 from edits.repair import repair
 from editset_helpers.generation import Source
-from helpers.checkpoints import load_checkpoint
 from helpers.datasets import load_split
 from helpers.errors import UserError
 from helpers.inference import predict_logits
+from model_classes.checkpoints import load_checkpoint
 from sytorch.constraints import margins
 
 

@@ -17,9 +17,9 @@ from editset_helpers.generation import Balance, Source
 from editset_helpers.io import load_edit_set
 from editset_helpers.predictions import SplitPredictions
 from editset_helpers.specialized import SpecializedRequest, check_outputs, run_requests
-from helpers.checkpoints import LoadedModel, ModelMetadata
 from helpers.datasets import ImageSplit
 from helpers.errors import UserError
+from model_classes.checkpoints import LoadedModel, ModelMetadata
 
 CLASSES = ["airplane", "automobile", "bird"]
 # index: (label, probabilities)        predicted, confidence, p(true), margin

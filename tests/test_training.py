@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import training
-from helpers.checkpoints import load_checkpoint
 from helpers.datasets import load_split
 from helpers.errors import UserError
-from helpers.training import TrainConfig, train
+from model_classes import training
+from model_classes.checkpoints import load_checkpoint
+from model_classes.training import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

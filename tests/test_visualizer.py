@@ -30,9 +30,9 @@ from editset_helpers.web.app import create_app
 from editset_helpers.web.models import VERDICTS, verdict
 from editset_helpers.web.sets import json_safe
 from editset_helpers.web.thumbnails import scale_for
-from helpers.checkpoints import load_checkpoint, save_checkpoint
 from helpers.errors import NotFoundError, UserError
 from helpers.inference import predict_logits
+from model_classes.checkpoints import load_checkpoint, save_checkpoint
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CAT = 3

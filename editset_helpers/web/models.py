@@ -17,10 +17,10 @@ import torch
 
 from editset_helpers.web.lru import LRUCache
 from editset_helpers.web.sets import FileIdentity, LoadedSet
-from helpers.checkpoints import LoadedModel, load_checkpoint
 from helpers.devices import resolve_device
 from helpers.errors import UserError
 from helpers.inference import predict_logits
+from model_classes.checkpoints import LoadedModel, load_checkpoint
 
 log = logging.getLogger(__name__)
 

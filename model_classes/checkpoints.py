@@ -120,7 +120,7 @@ def _infer_metadata(state: dict[str, torch.Tensor], path: Path) -> ModelMetadata
     last_weight = state.get("classifier.6.weight")
     if last_weight is None:
         raise UserError(f"{path} is a plain state_dict but not torchvision AlexNet's; save it with "
-                        "its metadata (helpers.checkpoints.save_checkpoint)")
+                        "its metadata (model_classes.checkpoints.save_checkpoint)")
     log.warning("%s is a plain state_dict: assuming AlexNet, %d px input, CIFAR-10 normalisation",
                 path, DEFAULT_INPUT_SIZE["alexnet"])
     return ModelMetadata(num_classes=int(last_weight.shape[0]))

@@ -12,17 +12,15 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
+from editset_helpers.io import EditSet
 from helpers.datasets import ImageSplit
 from helpers.errors import UserError
 from helpers.inference import predict_logits
-
-if TYPE_CHECKING:  # only for annotations: helpers must not import editset_helpers at run time
-    from editset_helpers.io import EditSet
-    from helpers.checkpoints import LoadedModel
+from model_classes.checkpoints import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +143,7 @@ def evaluate_model(loaded: LoadedModel, split: ImageSplit, edit_set: EditSet | N
 
     Parameters
     ----------
-    loaded : the model and its metadata (``helpers.checkpoints.load_checkpoint``), or a
+    loaded : the model and its metadata (``model_classes.checkpoints.load_checkpoint``), or a
         repaired model in memory (``path`` may be ``None``).
     split : the split to judge on; for the drawdown set, the split the edit set was drawn from.
     edit_set : optional; its records' ``image_idx`` (with ``dataset``/``split``, or the set's

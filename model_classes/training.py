@@ -19,11 +19,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from helpers.atomic_io import atomic_torch_save, atomic_write_json, check_writable
-from helpers.checkpoints import ModelMetadata, save_checkpoint
 from helpers.datasets import ImageSplit, load_split
 from helpers.errors import UserError
 from helpers.inference import predict_labels
 from helpers.transforms import augment_batch
+from model_classes.checkpoints import ModelMetadata, save_checkpoint
 from model_classes.registry import build_model
 
 log = logging.getLogger(__name__)
