@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from helpers.cache import PROJECT_ROOT
 
 
 def machine() -> dict[str, Any]:

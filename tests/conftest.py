@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.cache import PROJECT_ROOT  # the one definition
 from tests.data_factory import write_cifar_batches
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CAT = 3  # class the stand-in repair (repaired_model_path) favours
 REAL_CIFAR_ROOT = PROJECT_ROOT / "data"
 REAL_BASE_MODEL = PROJECT_ROOT / "artifacts" / "alexnet_base.pth"
 
@@ -60,6 +61,46 @@ def tiny(tiny_cifar_root, tiny_model_path):
     with torch.no_grad():
         predicted = load_checkpoint(tiny_model_path).model(split.unit_images()).argmax(dim=1)
     return split, predicted
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_model_path):
+    """The tiny model, loaded once (read-only: tests that change a model copy it)."""
+    from model_classes.checkpoints import load_checkpoint
+
+    return load_checkpoint(tiny_model_path)
+
+
+@pytest.fixture(scope="session")
+def repaired_model_path(tiny_model_path, tmp_path_factory) -> Path:
+    """The tiny model with the cat logit raised: a stand-in for a repair with side effects."""
+    from model_classes.checkpoints import load_checkpoint, save_checkpoint
+
+    loaded = load_checkpoint(tiny_model_path)
+    last = [m for m in loaded.model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.bias[CAT] += 1.5
+    return save_checkpoint(loaded.model, tmp_path_factory.mktemp("repaired") / "repaired.pth",
+                           loaded.metadata)
+
+
+@pytest.fixture(scope="session")
+def visualizer_sets(tiny_model_path, tiny_cifar_root, tmp_path_factory) -> Path:
+    """A folder of edit sets: three generated, one by hand, one corrupt, one not an edit set."""
+    from editset_helpers.generation import Source, generate_edit_set
+    from tests.edit_set_factory import write_hand_made_set
+
+    folder = tmp_path_factory.mktemp("edit_sets")
+    source = Source.load(tiny_model_path, data_root=tiny_cifar_root)
+    generate_edit_set(source, "misclassified", folder / "misclassified_edit_dataset.pt")
+    generate_edit_set(source, "closest", folder / "closest_edit_dataset.pt",
+                      parameters={"min_true_prob": 0.0, "max_margin": 1.0})
+    generate_edit_set(source, "class_homogeneous_correct", folder / "class_3_cat_edit_dataset.pt",
+                      parameters={"target_class": CAT})
+    write_hand_made_set(folder / "handmade.pt", source)
+    (folder / "corrupt.pt").write_bytes(b"these bytes are not a torch file")
+    torch.save({"weights": torch.zeros(3)}, folder / "not_an_edit_set.pt")
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -26,3 +27,16 @@ def edit_set_from(split: ImageSplit, indices: Sequence[int], *,
         metadata.append(record)
     return EditSet(split.unit_images(index), split.labels[index].clone(), metadata,
                    {"type": "hand_made", "class_names": list(split.class_names)})
+
+
+def write_hand_made_set(path: Path, source, count: int = 12) -> None:
+    """Images, labels and metadata only: no JSON, no predictions, names on some records only."""
+    images = source.split.unit_images(torch.arange(count))
+    labels = source.split.labels[:count].clone()
+    metadata = []
+    for i, label in enumerate(labels.tolist()):
+        record = {"true_label": label, "note": f"picked by hand #{i}"}
+        if i % 2 == 0:
+            record["true_class"] = f"my-{source.split.class_names[label]}"
+        metadata.append(record)
+    torch.save({"images": images, "labels": labels, "metadata": metadata}, path)

@@ -21,15 +21,6 @@ from model_classes.checkpoints import load_checkpoint
 from tests.edit_set_factory import edit_set_from
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_cifar_root, tiny_model_path):
-    split = load_split("cifar10", "test", data_root=tiny_cifar_root, download=False)
-    loaded = load_checkpoint(tiny_model_path)
-    with torch.no_grad():
-        predicted = loaded.model(split.images.float() / 255).argmax(dim=1)
-    return loaded, split, predicted
-
-
 def direct_confusion(labels: torch.Tensor, predicted: torch.Tensor, k: int) -> list[list[int]]:
     confusion = np.zeros((k, k), dtype=int)
     np.add.at(confusion, (labels.numpy(), predicted.numpy()), 1)
@@ -50,8 +41,8 @@ def test_out_of_range_labels_are_user_errors():
         accuracy_from_predictions("edit set", torch.tensor([0]), torch.tensor([5]), "abc")
 
 
-def test_evaluate_model_matches_a_direct_computation(tiny):
-    loaded, split, predicted = tiny
+def test_evaluate_model_matches_a_direct_computation(tiny, tiny_loaded):
+    (split, predicted), loaded = tiny, tiny_loaded
     report = evaluate_model(loaded, split, progress=False)
     correct = int((predicted == split.labels).sum())
     assert 0 < correct < len(split)  # the tiny model is right on most, wrong on some
@@ -64,8 +55,8 @@ def test_evaluate_model_matches_a_direct_computation(tiny):
     assert report.edit is None and report.drawdown is None
 
 
-def test_drawdown_excludes_exactly_the_edit_images(tiny):
-    loaded, split, predicted = tiny
+def test_drawdown_excludes_exactly_the_edit_images(tiny, tiny_loaded):
+    (split, predicted), loaded = tiny, tiny_loaded
     edit_indices = [3, 17, 42, 199]
     report = evaluate_model(loaded, split, edit_set_from(split, edit_indices), progress=False)
     keep = torch.ones(len(split), dtype=torch.bool)
@@ -78,8 +69,8 @@ def test_drawdown_excludes_exactly_the_edit_images(tiny):
     assert report.test.correct == report.drawdown.correct + report.edit.correct
 
 
-def test_known_predictions_skip_the_forward_pass(tiny):
-    loaded, split, predicted = tiny
+def test_known_predictions_skip_the_forward_pass(tiny, tiny_loaded):
+    (split, predicted), loaded = tiny, tiny_loaded
     edit_set = edit_set_from(split, [5, 6])
     computed = evaluate_model(loaded, split, edit_set, progress=False)
     given = evaluate_model(loaded, split, edit_set, predicted=predicted, progress=False)
@@ -88,8 +79,8 @@ def test_known_predictions_skip_the_forward_pass(tiny):
     assert everything_right.test.accuracy == 1.0  # the given labels were used, not recomputed
 
 
-def test_edit_set_of_wrong_images_scores_zero_on_the_base_model(tiny):
-    loaded, split, predicted = tiny
+def test_edit_set_of_wrong_images_scores_zero_on_the_base_model(tiny, tiny_loaded):
+    (split, predicted), loaded = tiny, tiny_loaded
     wrong = torch.nonzero(predicted != split.labels).flatten().tolist()
     report = evaluate_model(loaded, split, edit_set_from(split, wrong, predicted=predicted),
                             progress=False)
@@ -97,8 +88,8 @@ def test_edit_set_of_wrong_images_scores_zero_on_the_base_model(tiny):
     assert report.drawdown.accuracy == 1.0
 
 
-def test_records_without_source_take_the_sets_own(tiny):
-    loaded, split, _ = tiny
+def test_records_without_source_take_the_sets_own(tiny, tiny_loaded):
+    (split, _), loaded = tiny, tiny_loaded
     edit_set = edit_set_from(split, [1, 2], with_source=False)
     assert drawdown_indices(split, edit_set.metadata).tolist() == [0, *range(3, len(split))]
     edit_set.info.update(dataset="cifar10", split="train")  # the set says: from another split
@@ -106,8 +97,8 @@ def test_records_without_source_take_the_sets_own(tiny):
     assert report.excluded == 0 and report.drawdown.count == len(split)
 
 
-def test_drawdown_index_errors(tiny):
-    _, split, _ = tiny
+def test_drawdown_index_errors(tiny, tiny_loaded):
+    split, _ = tiny
     with pytest.raises(UserError, match="no image_idx"):
         drawdown_indices(split, [{"true_label": 1}])
     with pytest.raises(UserError, match="index out of range"):
@@ -115,8 +106,8 @@ def test_drawdown_index_errors(tiny):
     assert len(drawdown_indices(split, [{"image_idx": 0, "split": "train"}])) == len(split)
 
 
-def test_report_is_strict_json_and_tables_read_well(tiny):
-    loaded, split, _ = tiny
+def test_report_is_strict_json_and_tables_read_well(tiny, tiny_loaded):
+    (split, _), loaded = tiny, tiny_loaded
     empty = edit_set_from(split, [])
     report = evaluate_model(loaded, split, empty, progress=False)
     document = json.loads(json.dumps(report.to_dict(), allow_nan=False))
@@ -131,11 +122,11 @@ def test_report_is_strict_json_and_tables_read_well(tiny):
     assert "omitted" in format_accuracy_table(many)
 
 
-def test_model_with_another_class_count_is_a_user_error(tiny, tmp_path):
+def test_model_with_another_class_count_is_a_user_error(tiny, tiny_loaded, tmp_path):
     from model_classes.checkpoints import ModelMetadata, save_checkpoint
     from model_classes.registry import build_model
 
-    _, split, _ = tiny
+    split, _ = tiny
     path = save_checkpoint(build_model("small_mlp", 4), tmp_path / "four.pth",
                            ModelMetadata(architecture="small_mlp", num_classes=4, input_size=8))
     with pytest.raises(UserError, match="predicts 4 classes but cifar10 has 10"):

@@ -25,8 +25,8 @@ from helpers.cli import run_main
 from helpers.datasets import load_split
 from helpers.inference import predict_labels
 from model_classes.checkpoints import load_checkpoint
+from tests.conftest import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = PROJECT_ROOT / "experiment_runner.py"
 GRID = ["--repair-set-sizes", "5", "10",
         "--repair-set-types", "misclassified", "class_homogeneous_incorrect",

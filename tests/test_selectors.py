@@ -15,8 +15,8 @@ import torch
 
 from editset_helpers.predictions import SplitPredictions
 from editset_helpers.selectors import (
-    SELECTORS,
     Selection,
+    get_selector,
     select_closest,
     select_confident_wrong,
 )
@@ -180,11 +180,6 @@ def test_no_wrong_prediction_gives_an_empty_selection(selector):
     assert selection == Selection([], [], available=0, ranked=True)
 
 
-def test_registry_names_map_to_these_functions():
-    assert SELECTORS["confident_wrong"] is select_confident_wrong
-    assert SELECTORS["closest"] is select_closest
-
-
 # against a naive reference, on random predictions ---------------------------------------------
 
 def naive_confident_wrong(labels, probs, threshold, max_samples):
@@ -220,13 +215,13 @@ def test_selectors_match_a_naive_reference(seed):
     for threshold in (0.25, 0.5, 0.75, 0.875):
         for max_samples in (None, 7):
             sizes.append(len(naive_confident_wrong(labels, probs, threshold, None)))
-            assert select_confident_wrong(
+            assert get_selector("confident_wrong")(  # by its registered name
                 predictions, confidence_threshold=threshold, max_samples=max_samples
             ).indices == naive_confident_wrong(labels, probs, threshold, max_samples)
     for min_true_prob, max_margin in ((0.0, 0.0), (0.125, 0.25), (0.25, 0.5), (0.0625, 1.0)):
         for max_samples in (None, 5):
             sizes.append(len(naive_closest(labels, probs, min_true_prob, max_margin, None)))
-            assert select_closest(
+            assert get_selector("closest")(
                 predictions, min_true_prob=min_true_prob, max_margin=max_margin,
                 max_samples=max_samples
             ).indices == naive_closest(labels, probs, min_true_prob, max_margin, max_samples)

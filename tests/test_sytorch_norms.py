@@ -81,15 +81,24 @@ def test_linear_norms_match_their_textbook_lps(name):
 
 @pytest.mark.parametrize("name", ["linf", "l1", "linf+l1"])
 def test_a_column_bound_is_honoured(name):
+    """Just above the smallest possible largest entry (the linf optimum) the bound must hold;
+    just below it no change exists, and SciPy's feasibility LP agrees on both."""
     block = _rows(seed=3)
-    unbounded, _ = _solve(name, block)
-    bound = 0.9 * np.abs(unbounded).max()
+    smallest_max = np.abs(_solve("linf", block)[0]).max()
     rows = WhitenedRows.build([block], ParameterGeometry(), P)
-    outcome = make_norm(name).solve(rows, make_backend("highs"), column_bound=bound)
-    if outcome.result.status == SolveStatus.OPTIMAL:
-        assert np.abs(outcome.whitened_change).max() <= bound * (1 + 1e-7)
-    else:
-        assert outcome.result.status == SolveStatus.INFEASIBLE
+    for factor, feasible in ((1.1, True), (0.9, False)):
+        bound = factor * smallest_max
+        oracle = so.linprog(np.zeros(K * P), A_ub=-_dense(block), b_ub=-block.rhs,
+                            bounds=[(-bound, bound)] * (K * P), method="highs")
+        assert (oracle.status == 0) is feasible, (factor, oracle.message)
+        outcome = make_norm(name).solve(rows, make_backend("highs"), column_bound=bound)
+        if feasible:
+            assert outcome.result.status == SolveStatus.OPTIMAL
+            change = outcome.whitened_change.ravel()
+            assert np.abs(change).max() <= bound * (1 + 1e-7)
+            assert np.all(_dense(block) @ change >= block.rhs - 1e-6)
+        else:
+            assert outcome.result.status == SolveStatus.INFEASIBLE
 
 
 @pytest.mark.parametrize("name", sorted(NORMS))

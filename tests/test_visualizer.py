@@ -16,14 +16,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from editset_helpers.generation import Source, generate_edit_set
 from editset_helpers.io import EditSet, load_edit_set, save_edit_set
 from editset_helpers.web.analysis import analyze
 from editset_helpers.web.app import create_app
@@ -32,53 +30,13 @@ from editset_helpers.web.sets import json_safe
 from editset_helpers.web.thumbnails import scale_for
 from helpers.errors import NotFoundError, UserError
 from helpers.inference import predict_logits
-from model_classes.checkpoints import load_checkpoint, save_checkpoint
+from model_classes.checkpoints import load_checkpoint
+from tests.conftest import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CAT = 3
+CAT = 3  # the class the stand-in repair favours (tests/conftest.py)
 
 
 # ----------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="session")
-def repaired_model_path(tiny_model_path, tmp_path_factory) -> Path:
-    """The tiny model with the cat logit raised: a stand-in for a repair with side effects."""
-    loaded = load_checkpoint(tiny_model_path)
-    last = [m for m in loaded.model.modules() if isinstance(m, torch.nn.Linear)][-1]
-    with torch.no_grad():
-        last.bias[CAT] += 1.5
-    return save_checkpoint(loaded.model, tmp_path_factory.mktemp("repaired") / "repaired.pth",
-                           loaded.metadata)
-
-
-@pytest.fixture(scope="session")
-def visualizer_sets(tiny_model_path, tiny_cifar_root, tmp_path_factory) -> Path:
-    """A folder of edit sets: three generated, one by hand, one corrupt, one not an edit set."""
-    folder = tmp_path_factory.mktemp("edit_sets")
-    source = Source.load(tiny_model_path, data_root=tiny_cifar_root)
-    generate_edit_set(source, "misclassified", folder / "misclassified_edit_dataset.pt")
-    generate_edit_set(source, "closest", folder / "closest_edit_dataset.pt",
-                      parameters={"min_true_prob": 0.0, "max_margin": 1.0})
-    generate_edit_set(source, "class_homogeneous_correct", folder / "class_3_cat_edit_dataset.pt",
-                      parameters={"target_class": CAT})
-    write_hand_made_set(folder / "handmade.pt", source)
-    (folder / "corrupt.pt").write_bytes(b"these bytes are not a torch file")
-    torch.save({"weights": torch.zeros(3)}, folder / "not_an_edit_set.pt")
-    return folder
-
-
-def write_hand_made_set(path: Path, source: Source, count: int = 12) -> None:
-    """Images, labels and metadata only: no JSON, no predictions, names on some records only."""
-    images = source.split.unit_images(torch.arange(count))
-    labels = source.split.labels[:count].clone()
-    metadata = []
-    for i, label in enumerate(labels.tolist()):
-        record = {"true_label": label, "note": f"picked by hand #{i}"}
-        if i % 2 == 0:
-            record["true_class"] = f"my-{source.split.class_names[label]}"
-        metadata.append(record)
-    torch.save({"images": images, "labels": labels, "metadata": metadata}, path)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from editset_helpers.web.browser import (
 )
 from editset_helpers.web.server import BackgroundServer
 from helpers.errors import UserError
-from tests.test_visualizer import repaired_model_path, visualizer_sets  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +30,8 @@ def browser():
         pytest.skip(f"no headless browser: {error}")
 
 
-def test_browse_overview_switch_set_gallery_and_detail(browser, visualizer_sets,  # noqa: F811
-                                                       tiny_model_path, repaired_model_path,  # noqa: F811
+def test_browse_overview_switch_set_gallery_and_detail(browser, visualizer_sets,
+                                                       tiny_model_path, repaired_model_path,
                                                        tmp_path):
     app = create_app(visualizer_sets, weights=tiny_model_path, repaired=repaired_model_path)
     misclassified = load_edit_set(visualizer_sets / "misclassified_edit_dataset.pt")
@@ -85,7 +84,7 @@ def test_browse_overview_switch_set_gallery_and_detail(browser, visualizer_sets,
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
 
 
-def test_save_screenshots_writes_both_docs_images(browser, visualizer_sets, tiny_model_path,  # noqa: F811
+def test_save_screenshots_writes_both_docs_images(browser, visualizer_sets, tiny_model_path,
                                                   tmp_path):
     app = create_app(visualizer_sets, weights=tiny_model_path)
     written = save_screenshots(app, tmp_path, overview_set="misclassified",
