@@ -113,6 +113,9 @@ def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"), static_url_path="/static")
     app.json.sort_keys = False  # keep the documented field order
+    # Set names may hold "/" (sets in subfolders); "//x" is then a name to look up (and not
+    # find), not a redirect to another URL.
+    app.url_map.merge_slashes = False
     app.extensions[EXTENSION] = Visualizer(
         Catalog(directory, fallback_class_names=model_names, max_open=max_open_sets),
         models, Predictor(models), LRUCache(2 * max_open_sets), LRUCache(8192))
@@ -209,7 +212,7 @@ def api_sets() -> Any:
                     "sets": [_set_dict(e) for e in state.catalog.scan()]})
 
 
-@bp.get("/api/sets/<name>/summary")
+@bp.get("/api/sets/<path:name>/summary")
 def api_summary(name: str) -> Any:
     analysis = _state().analysis(name)
     charts_urls = {kind: url_for(".chart_png", name=name, kind=kind,
@@ -217,7 +220,7 @@ def api_summary(name: str) -> Any:
     return jsonify(analysis.summary | {"charts": charts_urls})
 
 
-@bp.get("/api/sets/<name>/images")
+@bp.get("/api/sets/<path:name>/images")
 def api_images(name: str) -> Any:
     analysis = _state().analysis(name)
     query = ImageQuery.parse(request.args, analysis)
@@ -228,7 +231,7 @@ def api_images(name: str) -> Any:
                     "images": [_image_dict(analysis, p) for p in page.positions]})
 
 
-@bp.get("/api/sets/<name>/images/<int:index>")
+@bp.get("/api/sets/<path:name>/images/<int:index>")
 def api_image(name: str, index: int) -> Any:
     analysis = _state().analysis(name)
     analysis.loaded.row(index)
@@ -240,7 +243,7 @@ def api_image(name: str, index: int) -> Any:
     return jsonify(details)
 
 
-@bp.get("/api/sets/<name>/images/<int:index>.png")
+@bp.get("/api/sets/<path:name>/images/<int:index>.png")
 def image_png(name: str, index: int) -> Response:
     loaded = _state().catalog.open(name)
     loaded.row(index)
@@ -253,7 +256,7 @@ def image_png(name: str, index: int) -> Response:
     return _png_response(data, loaded.identity, f"{index}-{size}")
 
 
-@bp.get("/api/sets/<name>/images/<int:index>/probabilities.png")
+@bp.get("/api/sets/<path:name>/images/<int:index>/probabilities.png")
 def probabilities_png(name: str, index: int) -> Response:
     analysis = _state().analysis(name)
     row = analysis.loaded.row(index)
@@ -267,7 +270,7 @@ def probabilities_png(name: str, index: int) -> Response:
     return _png_response(data, analysis.loaded.identity, f"p{index}")
 
 
-@bp.get("/api/sets/<name>/charts/<kind>.png")
+@bp.get("/api/sets/<path:name>/charts/<kind>.png")
 def chart_png(name: str, kind: str) -> Response:
     if kind not in CHARTS:
         raise NotFoundError(f"no chart {kind!r}; charts are {', '.join(CHARTS)}")

@@ -1,10 +1,12 @@
 """Which edit sets a folder holds, each decoded once and kept while it is unchanged.
 
-Every listing rescans the folder with ``stat`` only: a file is read again only when its size or
-modification time changes, so new and rewritten sets appear on reload without a restart. Every
-``.pt`` file is listed; one that does not load is listed with the reason, so a bad file never
-takes the page down. Names from URLs are looked up in the scanned list and never joined to a
-path.
+Every listing rescans the folder and its subfolders (the experiment runner writes
+``<edit-sets-dir>/<model>-<fingerprint>/``) with ``stat`` only: a file is read again only when
+its size or modification time changes, so new and rewritten sets appear on reload without a
+restart. Every ``.pt`` file is listed; one that does not load is listed with the reason, so a
+bad file never takes the page down. A set in a subfolder is named by its relative path
+(``alexnet_base-1a2b/misclassified_n10_seed0``). Names from URLs are looked up in the scanned
+list and never joined to a path.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ class Catalog:
     Parameters
     ----------
     directory
-        Folder scanned for ``*.pt`` files (not recursively; hidden files are skipped).
+        Folder scanned for ``*.pt`` files, subfolders included (hidden files and folders are
+        skipped).
     fallback_class_names
         Class names for records that carry none and whose set names no class list.
     max_open
@@ -81,7 +84,8 @@ class Catalog:
         """Stat every ``.pt`` file; read only files not seen before with this size and mtime."""
         with self._lock:
             files = sorted(self._pt_files(),  # <name>_edit_dataset.pt first: it owns <name>
-                           key=lambda p: (not p.name.endswith(DATASET_SUFFIX), p.name))
+                           key=lambda p: (p.parent != self.directory, str(p.parent),
+                                          not p.name.endswith(DATASET_SUFFIX), p.name))
             entries: dict[str, CatalogEntry] = {}
             for path in files:
                 try:
@@ -89,9 +93,9 @@ class Catalog:
                 except FileNotFoundError:  # removed while we looked
                     continue
                 images, error = self._probe(identity)
-                name = edit_set_name(path)
+                name = self._name_of(path, edit_set_name(path))
                 if name in entries:  # foo.pt beside foo_edit_dataset.pt: keep both, by file name
-                    name = path.name
+                    name = self._name_of(path, path.name)
                 entries[name] = CatalogEntry(name, identity, images, error)
             live = {e.identity for e in entries.values()}
             self._probes = {k: v for k, v in self._probes.items() if k in live}
@@ -119,13 +123,21 @@ class Catalog:
             raise UnreadableSetError(f"set {name!r} cannot be shown: {result}")
         return result
 
+    def _name_of(self, path: Path, stem: str) -> str:
+        """``stem`` for a file in the folder itself, ``sub/dir/stem`` for one below it."""
+        parent = path.parent.relative_to(self.directory)
+        return stem if parent == Path(".") else f"{parent.as_posix()}/{stem}"
+
     def _pt_files(self) -> list[Path]:
-        try:
-            children = list(self.directory.iterdir())
-        except FileNotFoundError:
-            raise NotFoundError(f"edit-set folder {self.directory} no longer exists") from None
-        return [p for p in children if p.suffix == ".pt" and not p.name.startswith(".")
-                and p.is_file()]
+        if not self.directory.is_dir():
+            raise NotFoundError(f"edit-set folder {self.directory} no longer exists")
+        found = []
+        for path in self.directory.rglob("*.pt"):
+            relative = path.relative_to(self.directory)
+            if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+                continue
+            found.append(path)
+        return found
 
     def _probe(self, identity: FileIdentity) -> tuple[int | None, str | None]:
         if identity not in self._probes:

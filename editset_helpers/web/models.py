@@ -8,6 +8,7 @@ filters and detail views only index into them.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,8 +97,9 @@ class Predictor:
 
     def __init__(self, models: Models, *, max_entries: int = 32):
         self.models = models
-        # one forward pass at a time (the cache's lock): the CPU has two cores
         self._cache: LRUCache[tuple[FileIdentity, str], ModelOutput] = LRUCache(max_entries)
+        # One forward pass at a time (few cores); cached outputs never wait for it.
+        self._forward = threading.Lock()
 
     def output(self, loaded: LoadedSet, role: str) -> ModelOutput | None:
         """The model's output on the set, or None when no model has this role."""
@@ -108,6 +110,10 @@ class Predictor:
                                          lambda: self._run(model, loaded, role))
 
     def _run(self, model: LoadedModel, loaded: LoadedSet, role: str) -> ModelOutput:
+        with self._forward:
+            return self._forward_pass(model, loaded, role)
+
+    def _forward_pass(self, model: LoadedModel, loaded: LoadedSet, role: str) -> ModelOutput:
         start = time.perf_counter()
         images = loaded.edit_set.images
         try:
