@@ -63,7 +63,7 @@ def test_appending_a_finished_id_again_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(("header", "message"), [
-    ("experiment_id,value\n", "missing note"),
+    ("experiment_id,note\n", "missing value"),
     ("experiment_id,value,note,extra\n", "unexpected extra"),
     ("value,experiment_id,note\n", "same columns in another order"),
 ])
@@ -88,3 +88,22 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_file(tmp_path):
         ResultLog(path, COLUMNS).open()
     with ResultLog(path, COLUMNS) as log:  # free again once closed
         assert log.completed_ids == set()
+
+
+def test_an_old_22_column_csv_is_widened_and_appended_to(tmp_path, caplog):
+    from edits.experiments.columns import COLUMNS as ALL
+    from edits.experiments.columns import LEGACY_COLUMNS
+
+    path = tmp_path / "experiment_data.csv"
+    old_row = {c: f"v{i}" for i, c in enumerate(LEGACY_COLUMNS)}
+    path.write_text(format_line(LEGACY_COLUMNS) + format_line(list(old_row.values())))
+    with caplog.at_level(logging.WARNING), ResultLog(path, ALL) as log:
+        assert log.completed_ids == {old_row["experiment_id"]}
+        log.append({"experiment_id": "new", "solver": "highs"})
+    assert "added the" in caplog.text
+    rows = read_rows(path)
+    assert tuple(rows[0]) == ALL and len(rows) == 3
+    assert rows[1][:len(LEGACY_COLUMNS)] == list(old_row.values())
+    assert rows[1][len(LEGACY_COLUMNS):] == [""] * (len(ALL) - len(LEGACY_COLUMNS))
+    assert rows[2][ALL.index("solver")] == "highs"
+    assert not list(tmp_path.glob("*.tmp*"))  # the rewrite left no temporary file

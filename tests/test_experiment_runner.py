@@ -84,7 +84,7 @@ def test_two_by_two_sweep_writes_the_expected_rows(sweep, tiny_model_path, tiny_
     assert rows["repair_successful"].all(), rows["error_message"].tolist()
     assert (rows["actual_repair_set_size"] == rows["requested_repair_set_size"]).all()
     assert rows["error_message"].isna().all() and rows["gurobi_barrier_iterations"].isna().all()
-    assert set(rows["repair_set_focus"]) == {"incorrect"}
+    assert set(rows["repair_set_focus"]) == {"incorrect_only"}  # the seed runner's value
     assert rows.set_index("repair_set_type")["target_class"].drop("misclassified").eq(3).all()
     assert (rows["solver"] == "highs").all() and (rows["solver_status"] == "optimal").all()
     assert (rows["layer"] == "fc3").all()  # "last" resolved to the MLP's last layer

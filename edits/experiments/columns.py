@@ -15,8 +15,9 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
                      "outputs), so a re-run recognises finished rows",
     "timestamp": "UTC time the row was finished (ISO 8601)",
     "repair_set_type": "edit-set selector: misclassified, class_homogeneous_incorrect, ...",
-    "repair_set_focus": "incorrect (images the model gets wrong), correct (right), confident "
-                        "(confidently wrong) or closest (almost right)",
+    "repair_set_focus": "incorrect_only (images the model gets wrong), correct_only (right), "
+                        "confident_wrong (confidently wrong) or closest (almost right): the seed "
+                        "runner's values",
     "requested_repair_set_size": "images asked for (--repair-set-sizes)",
     "edit_set_sizing_strategy": "flexible (take what exists, up to the size) or strict (fail "
                                 "the row when fewer exist)",

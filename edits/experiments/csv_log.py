@@ -8,7 +8,10 @@ Rules that make an interrupted sweep safe to re-run:
   kill loses at most the row being written;
 * a last line without its newline is the torn row of such a kill: it is cut off on open, with
   a warning, and its configuration runs again (it was never finished);
-* a file whose header differs from ours is refused, never appended to;
+* a file written with the older, shorter header (the first 22 columns, which notebooks and the
+  original runner use) is widened once: rewritten atomically with the newer columns empty in
+  its old rows, then appended to;
+* a file whose header differs from ours otherwise is refused, never appended to;
 * an exclusive ``flock`` while open: two runners cannot interleave rows in one file.
 """
 
@@ -63,6 +66,10 @@ class ResultLog:
                             "for it or choose another --output-file") from None
         try:
             self._cut_torn_line(fd)
+            if self._widen_older_header():  # the file was replaced: lock the new one
+                os.close(fd)
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+                fcntl.flock(fd, fcntl.LOCK_EX)
             self.completed_ids = self._read_ids()
         except BaseException:
             os.close(fd)
@@ -87,6 +94,21 @@ class ResultLog:
                     "run; its configuration runs again", self.path, size - keep)
         os.ftruncate(fd, keep)
         os.fsync(fd)
+
+    def _widen_older_header(self) -> bool:
+        """A CSV whose header is a leading part of ours gets the missing columns, empty."""
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        header = tuple(rows[0]) if rows else ()
+        if not header or len(header) >= len(self.columns) or \
+                header != self.columns[:len(header)]:
+            return False
+        added = len(self.columns) - len(header)
+        body = "".join(format_line([*cells, *[None] * added]) for cells in rows[1:])
+        atomic_write_text(self.path, format_line(self.columns) + body)
+        log.warning("%s was written with %d columns; added the %d newer ones (empty in its %d "
+                    "old rows)", self.path, len(header), added, len(rows) - 1)
+        return True
 
     def _read_ids(self) -> set[str]:
         with open(self.path, newline="", encoding="utf-8") as handle:

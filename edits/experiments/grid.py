@@ -26,11 +26,11 @@ from helpers.errors import UserError
 
 SIZING_STRATEGIES = ("flexible", "strict")
 
-SET_FOCUS = {  # what an edit set of each type asks the repair to do
-    "misclassified": "incorrect",
-    "class_homogeneous_incorrect": "incorrect",
-    "class_homogeneous_correct": "correct",
-    "confident_wrong": "confident",
+SET_FOCUS = {  # what an edit set of each type asks the repair to do, in the seed runner's words
+    "misclassified": "incorrect_only",
+    "class_homogeneous_incorrect": "incorrect_only",
+    "class_homogeneous_correct": "correct_only",
+    "confident_wrong": "confident_wrong",
     "closest": "closest",
 }
 
@@ -39,7 +39,8 @@ _LOCATION = {"identity": False}  # field metadata: where things are, not what is
 
 
 def set_focus(set_type: str) -> str:
-    """``incorrect``, ``correct``, ``confident`` or ``closest``; a newer selector's own name."""
+    """The CSV's ``repair_set_focus``: the seed's ``incorrect_only`` / ``correct_only`` (and
+    the type's own name for the ranked types and any newer selector)."""
     return SET_FOCUS.get(set_type, set_type)
 
 
