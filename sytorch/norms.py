@@ -8,8 +8,7 @@ change itself for the ``parameters`` geometry) and take the same active rows.
   grow with the layer's width, which is why it is fast for any layer.
 * ``linf``: ``max |v|``, as one LP with box bounds only (maximise ``s`` subject to
   ``A u >= rhs * s``, ``|u| <= 1``, ``v = u / s``): the epigraph form with one variable bounding
-  every entry is a dense column that took 99 s on 10 images in our measurements; this took 5.6 s
-  on 100.
+  every entry is a dense column and much slower (docs/repair-measurements.md).
 * ``l1``: ``sum |v|``, with ``v = pos - neg``.
 * ``linf+l1``: ``max |v| + mean |v|``, by Dinkelbach's method over box-only LPs.
 """
@@ -253,7 +252,7 @@ class LinfNorm(_LinearNorm):
             row_lower=np.zeros(rows.num_rows), row_upper=np.full(rows.num_rows, np.inf),
             col_lower=np.concatenate([-np.ones(n), [s_lower]]),
             col_upper=np.concatenate([np.ones(n), [1e12]]), name="repair_linf",
-            meta={"method_hint": "ipm"})  # 12 s by IPM, 47 s by simplex (100 images, AlexNet)
+            meta={"method_hint": "ipm"})  # IPM beat simplex here: docs/repair-measurements.md
         result = backend.solve(lp, time_limit=time_limit)
         if not result.ok:
             return NormSolution(None, result)
@@ -274,7 +273,7 @@ class L1Norm(_LinearNorm):
         A = self._matrix(rows)
         n = A.shape[1]
         upper = column_bound if column_bound else np.inf
-        # Measured on AlexNet's last layer, 100 images: 7 s by simplex, 15 s by IPM.
+        # Simplex beat IPM here (docs/repair-measurements.md).
         lp = LinearProgram(np.ones(2 * n), sp.hstack([A, -A], format="csr"), rows.rhs,
                            np.full(rows.num_rows, np.inf), np.zeros(2 * n), np.full(2 * n, upper),
                            name="repair_l1", meta={"method_hint": "simplex"})
@@ -289,9 +288,9 @@ class L1Norm(_LinearNorm):
 class LinfL1Norm(_LinearNorm):
     """``max |v| + mean |v|`` by Dinkelbach's method on the box-scaled problem.
 
-    The epigraph LP (``|v_j| <= t`` for every j) has a dense column in ``t``: 612 s for 100 images
-    on AlexNet's last layer. With ``v = u / s`` and ``|u| <= 1`` (as for ``linf``), the objective
-    is the ratio ``(1 + mean |u|) / s`` over a cone, and Dinkelbach's iteration minimises
+    The epigraph LP (``|v_j| <= t`` for every j) has a dense column in ``t`` and is slow
+    (docs/repair-measurements.md). With ``v = u / s`` and ``|u| <= 1`` (as for ``linf``), the
+    objective is the ratio ``(1 + mean |u|) / s`` over a cone, and Dinkelbach's iteration minimises
     ``1 + mean |u| - lam * s`` with ``lam`` the last ratio: every LP has box bounds only, and the
     ratio converges superlinearly to the exact optimum.
     """

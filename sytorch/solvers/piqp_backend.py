@@ -3,12 +3,10 @@
 Why a second open-source solver: the ``l2`` repair is solved as its dual, a QP with one
 non-negative variable per active row and a Hessian that is mostly dense (rows of one output
 neuron all share the feature Gram matrix). HiGHS solves QPs only with its active-set method,
-whose work grows with the number of rows that end up active: at 1,000 CIFAR-10 edit images
-(5,755 active rows) it needed 25,304 iterations and 408 s, and on a hidden layer it stopped with
-"Solve error". An interior-point method takes 10-20 iterations whatever the active set, each
-one dense Cholesky factorisation: the same repair's QPs take 74 s instead of 408 s, the
-hidden-layer QP solves in 68 s, and the answers agree (objectives to 13 digits, the same active
-rows; docs/repair-measurements.md).
+whose work grows with the number of rows that end up active, and on a hidden layer it can stop
+with "Solve error". An interior-point method takes a few tens of iterations whatever the active
+set, each one dense Cholesky factorisation, and reaches the same answers (the iteration counts,
+times and objectives are in docs/repair-measurements.md and benchmarks/results/size_*.json).
 
 PIQP cannot be interrupted inside a solve: ``time_limit`` is checked before a solve starts, and
 a solve that ends after the limit is reported as ``time_limit`` (its answer discarded), so an
