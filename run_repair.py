@@ -74,14 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     from edits.config import RepairConfig
     from edits.job import format_before_after, run_repair_job
     from editset_helpers.io import load_edit_set
-    from helpers.atomic_io import check_writable
     from helpers.datasets import load_split
     from helpers.devices import resolve_device
+    from helpers.file_pairs import check_pair
     from model_classes.checkpoints import load_checkpoint
 
     report = args.report or args.output.with_name(f"{args.output.stem}_report.json")
-    check_writable(args.output, force=args.force)
-    check_writable(report, force=args.force)
+    check_pair(args.output, report, force=args.force)  # before the slow part
     config = RepairConfig.from_args(args)
     device = resolve_device(args.device)
     test_split = load_split(args.dataset, "test", data_root=args.data_root)

@@ -26,8 +26,9 @@ from typing import Any
 
 import torch
 
-from helpers.atomic_io import atomic_torch_save, atomic_write_json, check_writable
+from helpers.atomic_io import atomic_torch_save
 from helpers.errors import UserError
+from helpers.file_pairs import check_pair, write_pair
 from helpers.torch_files import load_weights_only
 
 log = logging.getLogger(__name__)
@@ -119,32 +120,36 @@ def metadata_path_for(pt_path: str | Path) -> Path:
 
 def save_edit_set(edit_set: EditSet, pt_path: str | Path, *, force: bool = False,
                   parameters: dict[str, Any] | None = None) -> tuple[Path, Path]:
-    """Write the ``.pt`` and its metadata JSON atomically; refuse to overwrite unless ``force``."""
+    """Write the ``.pt``, then its metadata JSON (a JSON means a whole set); see file_pairs.
+
+    Refuses to overwrite unless ``force``; a pair a killed run left half-written (or a lone
+    JSON) is replaced without it.
+    """
     pt_path = Path(pt_path)
     json_path = metadata_path_for(pt_path)
-    check_writable(pt_path, force=force)
-    check_writable(json_path, force=force)
+    check_pair(pt_path, json_path, force=force, lone_json_is_partial=is_edit_set_metadata)
     info = dict(edit_set.info)
     info.setdefault("created", datetime.now(UTC).isoformat(timespec="seconds"))
     if parameters:
         info["parameters"] = {**info.get("parameters", {}), **parameters}
     info.update(format=FORMAT, name=edit_set_name(pt_path), num_samples=len(edit_set),
                 image_shape=list(edit_set.images.shape[1:]))
-    # JSON first: whoever sees the .pt can rely on its metadata being there. If the .pt then
-    # fails, a JSON this call created is removed, so a rerun is not refused over a lone JSON.
-    json_existed = json_path.exists()
-    atomic_write_json(json_path, {**info, "metadata": edit_set.metadata})
-    try:
-        atomic_torch_save({"images": edit_set.images.float().contiguous(),
-                           "labels": edit_set.labels.long().contiguous(),
-                           "metadata": edit_set.metadata}, pt_path)
-    except BaseException:
-        if not json_existed:
-            json_path.unlink(missing_ok=True)
-        raise
+    payload = {"images": edit_set.images.float().contiguous(),
+               "labels": edit_set.labels.long().contiguous(), "metadata": edit_set.metadata}
+    write_pair(pt_path, lambda path: atomic_torch_save(payload, path), json_path,
+               {**info, "metadata": edit_set.metadata}, force=True)
     edit_set.info, edit_set.path = info, pt_path
     log.info("wrote %d images to %s (+ %s)", len(edit_set), pt_path, json_path.name)
     return pt_path, json_path
+
+
+def is_edit_set_metadata(json_path: str | Path) -> bool:
+    """Is this JSON one of ours (an edit set's metadata), whatever state its ``.pt`` is in?"""
+    try:
+        document = json.loads(Path(json_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and document.get("format") == FORMAT
 
 
 def load_edit_set(path: str | Path) -> EditSet:
