@@ -10,7 +10,6 @@ import contextlib
 import errno
 import fcntl
 import glob
-import json
 import logging
 import os
 import tempfile
@@ -20,6 +19,7 @@ from typing import IO, Any
 
 import torch
 
+from helpers import strict_json
 from helpers.errors import UserError
 from helpers.paths import check_location, describe_os_error
 
@@ -116,7 +116,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    """Strict JSON (see :mod:`helpers.strict_json`): no ``NaN`` or ``Infinity`` tokens."""
+    return atomic_write_text(path, strict_json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
