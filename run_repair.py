@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     from editset_helpers.io import load_edit_set
     from helpers.datasets import load_split
     from helpers.devices import resolve_device
+    from helpers.errors import UserError
     from helpers.file_pairs import check_pair
     from model_classes.checkpoints import load_checkpoint
 
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     loaded = load_checkpoint(args.weights, class_names=test_split.class_names, device=device)
     edit_path = args.edit_set or _standard_edit_set(args, test_split, device)
     edit_set = load_edit_set(edit_path)
+    if len(edit_set) == 0:
+        raise UserError(f"{edit_path} holds no images; there is nothing to repair")
     needs_train = config.geometry == "outputs" or config.keep_set > 0
     train_split = (load_split(args.dataset, "train", data_root=args.data_root)
                    if needs_train else None)

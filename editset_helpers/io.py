@@ -170,7 +170,7 @@ def load_edit_set(path: str | Path) -> EditSet:
     if json_path.exists():
         try:
             sidecar = json.loads(json_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        except (OSError, ValueError) as error:  # a folder, unreadable bytes, not JSON
             log.warning("ignoring unreadable %s (%s)", json_path, error)
             sidecar = {}
         if isinstance(sidecar, dict):
@@ -196,8 +196,30 @@ def validate_edit_set(images: Any, labels: Any, metadata: Any, *, where: str) ->
         raise UserError(f"{where}: 'metadata' must be a list with one dict per image")
     if not all(isinstance(record, dict) for record in metadata):
         raise UserError(f"{where}: every 'metadata' entry must be a dict (one per image)")
+    if len(images) and not bool(torch.isfinite(images).all()):
+        bad = int((~torch.isfinite(images)).flatten(1).any(dim=1).nonzero()[0])
+        raise UserError(f"{where}: 'images' holds NaN or infinite pixels (first in image {bad}); "
+                        "the set is damaged: make it again")
     if len(images) and (float(images.min()) < -1e-6 or float(images.max()) > 1 + 1e-6):
         raise UserError(f"{where}: image values must lie in [0, 1] (plain pixels, not normalised)")
+    _check_image_indices(metadata, where)
+
+
+def _check_image_indices(metadata: list[dict[str, Any]], where: str) -> None:
+    """``image_idx`` is an index into the source split: a whole number >= 0, each one once."""
+    seen: dict[tuple[Any, Any, int], int] = {}
+    for position, record in enumerate(metadata):
+        index = record.get("image_idx")
+        if index is None:
+            continue
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise UserError(f"{where}: metadata[{position}]['image_idx'] must be a whole number "
+                            f">= 0 (an index into the split), got {index!r}")
+        key = (record.get("dataset"), record.get("split"), index)
+        if key in seen:
+            raise UserError(f"{where}: metadata[{position}] and metadata[{seen[key]}] name the "
+                            f"same image (image_idx {index}); each image may appear once")
+        seen[key] = position
 
 
 def standard_edit_set_name(set_type: str, *, target_class: int | None = None,
