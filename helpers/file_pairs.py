@@ -41,7 +41,7 @@ def interrupted(data_path: str | os.PathLike) -> bool:
     marker = pending_marker(data_path)
     try:
         fd = os.open(marker, os.O_RDONLY)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

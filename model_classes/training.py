@@ -22,6 +22,7 @@ from helpers.atomic_io import atomic_torch_save, atomic_write_json, check_writab
 from helpers.datasets import ImageSplit, load_split
 from helpers.errors import UserError
 from helpers.inference import predict_labels
+from helpers.paths import check_location
 from helpers.transforms import augment_batch
 from model_classes.checkpoints import ModelMetadata, save_checkpoint
 from model_classes.registry import build_model
@@ -74,6 +75,7 @@ def train(config: TrainConfig, *, force: bool = False,
           ) -> TrainResult:
     """Train (or resume) the run ``config.run_name`` and write the final checkpoint."""
     output = check_writable(config.output, force=force)
+    check_location(config.checkpoint_dir, folder=True)  # epoch files, written much later
     if config.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {config.epochs}")
     train_split = train_split or load_split(config.dataset, "train", data_root=config.data_root)
