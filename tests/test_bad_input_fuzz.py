@@ -229,3 +229,29 @@ def test_the_fuzz_checkpoints_are_really_damaged(inputs):
         payload = torch.load(inputs[name], weights_only=True)
         assert set(payload["state_dict"]) == set(torch.load(inputs["model"],
                                                             weights_only=True)["state_dict"])
+
+
+@pytest.mark.parametrize("changes", [{"margin": float("nan")}, {"margin": float("inf")},
+                                     {"eps": float("nan")}, {"param_bound": float("-inf")},
+                                     {"time_limit": float("nan")}, {"keep_set": -1}])
+def test_repair_config_refuses_what_the_parser_refuses(changes):
+    """A notebook building ``RepairConfig`` by hand gets the command line's message."""
+    from edits.config import RepairConfig
+    from helpers.errors import UserError
+
+    with pytest.raises(UserError, match="must be"):
+        RepairConfig(**changes).validate()
+
+
+@pytest.mark.parametrize("changes", [{"batch_size": 0}, {"batch_size": -5}, {"max_lr": -1.0},
+                                     {"max_lr": float("nan")}, {"input_size": 0},
+                                     {"weight_decay": float("inf")}])
+def test_train_config_refuses_what_the_parser_refuses(changes, tmp_path):
+    from helpers.errors import UserError
+    from model_classes.training import TrainConfig, train
+
+    config = TrainConfig(output=str(tmp_path / "m.pth"),
+                         checkpoint_dir=str(tmp_path / "ck"), **changes)
+    with pytest.raises(UserError, match="must be"):
+        train(config)
+    assert list(tmp_path.iterdir()) == []
