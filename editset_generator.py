@@ -72,13 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     from editset_helpers.generation import Source, generate_edit_set
-    from editset_helpers.io import class_set_name, edit_set_paths, metadata_path_for
+    from editset_helpers.io import (
+        class_set_name,
+        edit_set_paths,
+        is_edit_set_metadata,
+        metadata_path_for,
+    )
     from editset_helpers.options import balance_from
     from editset_helpers.predictions import split_predictions
-    from helpers.atomic_io import check_writable
     from helpers.datasets import load_split
     from helpers.devices import resolve_device
     from helpers.errors import UserError
+    from helpers.file_pairs import check_pair
     from helpers.sampling import resolve_classes
     from model_classes.checkpoints import load_checkpoint
 
@@ -105,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         resolve_classes(split.num_classes, num_classes=balance.num_classes,
                         target_classes=balance.target_classes)
     output = args.output or edit_set_paths(args.output_dir, name)[0]
-    check_writable(output, force=args.force)  # both files, before the slow part
-    check_writable(metadata_path_for(output), force=args.force)
+    # both files, before the slow part; a pair a killed run left half-written is no obstacle
+    check_pair(output, metadata_path_for(output), force=args.force,
+               lone_json_is_partial=is_edit_set_metadata)
 
     if loaded.metadata.class_names is None:
         loaded.metadata.class_names = list(split.class_names)

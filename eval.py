@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from helpers.atomic_io import atomic_write_json, check_writable
     from helpers.datasets import load_split
     from helpers.devices import resolve_device
+    from helpers.errors import UserError
     from model_classes.checkpoints import load_checkpoint
 
     if args.json:  # refuse before the slow part, not after it
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     # Cheap checks first: a wrong path should not wait for a data set to load.
     loaded = load_checkpoint(args.weights, device=resolve_device(args.device))
     edit_set = load_edit_set(args.edit_set) if args.edit_set else None
+    if edit_set is not None and len(edit_set) == 0:
+        raise UserError(f"{args.edit_set} holds no images; there is nothing to evaluate on it")
     split = load_split(args.dataset, args.split, data_root=args.data_root)
 
     report = evaluate_model(loaded, split, edit_set, batch_size=args.batch_size)

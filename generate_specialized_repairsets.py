@@ -168,9 +168,12 @@ def run_generate(args: argparse.Namespace) -> int:
 def run_analyze(args: argparse.Namespace) -> int:
     from editset_helpers.analysis import analyze_folder, format_report
     from helpers.atomic_io import atomic_write_json, check_writable
+    from helpers.paths import check_location
 
     if args.json:
         check_writable(args.json, force=args.force)
+    if args.plots:
+        check_location(args.plots, folder=True)
     analysis = analyze_folder(args.edit_sets_dir)
     print(format_report(analysis), end="")
     if args.json:

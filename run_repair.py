@@ -74,20 +74,22 @@ def main(argv: list[str] | None = None) -> int:
     from edits.config import RepairConfig
     from edits.job import format_before_after, run_repair_job
     from editset_helpers.io import load_edit_set
-    from helpers.atomic_io import check_writable
     from helpers.datasets import load_split
     from helpers.devices import resolve_device
+    from helpers.errors import UserError
+    from helpers.file_pairs import check_pair
     from model_classes.checkpoints import load_checkpoint
 
     report = args.report or args.output.with_name(f"{args.output.stem}_report.json")
-    check_writable(args.output, force=args.force)
-    check_writable(report, force=args.force)
+    check_pair(args.output, report, force=args.force)  # before the slow part
     config = RepairConfig.from_args(args)
     device = resolve_device(args.device)
     test_split = load_split(args.dataset, "test", data_root=args.data_root)
     loaded = load_checkpoint(args.weights, class_names=test_split.class_names, device=device)
     edit_path = args.edit_set or _standard_edit_set(args, test_split, device)
     edit_set = load_edit_set(edit_path)
+    if len(edit_set) == 0:
+        raise UserError(f"{edit_path} holds no images; there is nothing to repair")
     needs_train = config.geometry == "outputs" or config.keep_set > 0
     train_split = (load_split(args.dataset, "train", data_root=args.data_root)
                    if needs_train else None)

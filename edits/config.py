@@ -12,6 +12,7 @@ norms lose much of it (numbers in that document and ``benchmarks/results/``).
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -100,6 +101,13 @@ class RepairConfig:
                             f"{', '.join(GEOMETRIES)}")
         if self.solver not in SOLVERS:
             raise UserError(f"unknown solver {self.solver!r}; use one of {', '.join(SOLVERS)}")
+        numbers = {"margin": self.margin, "eps": self.eps, "param_bound": self.param_bound,
+                   "keep_margin": self.keep_margin, "margin_slack": self.margin_slack}
+        for name, value in numbers.items():
+            if value is not None and not (isinstance(value, int | float)
+                                          and math.isfinite(value)):
+                raise UserError(f"--{name.replace('_', '-')} must be a finite number, got "
+                                f"{value!r}")
         if not self.margin >= 0:
             raise UserError(f"--margin must be >= 0, got {self.margin}")
         if self.param_bound is not None and not self.param_bound > 0:

@@ -23,6 +23,7 @@ from editset_helpers.evaluation import evaluate_model
 from editset_helpers.io import EditSet
 from helpers.atomic_io import atomic_write_json, check_writable
 from helpers.datasets import ImageSplit
+from helpers.file_pairs import check_pair, write_pair
 from model_classes.checkpoints import LoadedModel, ModelMetadata, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -77,10 +78,11 @@ def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig,
                    ) -> JobResult:
     """Measure, repair, verify, measure again, and write the model and report (if paths given).
 
-    Output paths are checked before any work, so a refused overwrite costs nothing.
+    Output paths are checked before any work, so a refused overwrite costs nothing. The model
+    and its report are published as a pair (helpers.file_pairs): the model first, the report
+    last, and a pair a killed run left half-written is replaced on the next run.
     """
-    output = check_writable(output, force=force) if output else None
-    report_path = check_writable(report_path, force=force) if report_path else None
+    output, report_path = _check_outputs(output, report_path, force=force)
     started = time.perf_counter()
     before = measure(loaded, test_split, edit_set, base_test_predictions)
     log.info("before: %s", _describe(before))
@@ -93,12 +95,29 @@ def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig,
         log.info("after: %s", _describe(after))
     job = JobResult(result, before, after, {}, output, report_path)
     job.report = build_report(job, loaded, edit_set, time.perf_counter() - started)
+    save_model = None
     if output is not None and result.verified:
-        save_checkpoint(result.model, output, repaired_metadata(loaded, job), force=True)
+        metadata = repaired_metadata(loaded, job)
         job.report["repaired_model_path"] = str(output)
-    if report_path is not None:
+
+        def save_model(path: Path) -> None:
+            save_checkpoint(result.model, path, metadata, force=True)
+
+    if output is not None and report_path is not None:
+        write_pair(output, save_model, report_path, job.report, force=True)
+    elif save_model is not None:
+        save_model(output)
+    elif report_path is not None:
         atomic_write_json(report_path, job.report)
     return job
+
+
+def _check_outputs(output: str | Path | None, report_path: str | Path | None, *,
+                   force: bool) -> tuple[Path | None, Path | None]:
+    if output and report_path:
+        return check_pair(output, report_path, force=force)
+    return (check_writable(output, force=force) if output else None,
+            check_writable(report_path, force=force) if report_path else None)
 
 
 def _describe(accuracies: Accuracies) -> str:

@@ -25,6 +25,7 @@ from helpers.cli import option, positive_int
 from helpers.datasets import load_split
 from helpers.devices import resolve_device
 from helpers.errors import UserError
+from helpers.paths import check_location
 from model_classes.training import TrainConfig, train
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def run_quickstart(settings: QuickstartSettings) -> dict:
     """Run (or resume) every step and return the repair report."""
     folder = settings.folder
     device = resolve_device(settings.device)
+    check_location(folder, folder=True)  # before any work: a clear line, not a traceback
     folder.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 

@@ -26,8 +26,9 @@ from typing import Any
 
 import torch
 
-from helpers.atomic_io import atomic_torch_save, atomic_write_json, check_writable
+from helpers.atomic_io import atomic_torch_save
 from helpers.errors import UserError
+from helpers.file_pairs import check_pair, write_pair
 from helpers.torch_files import load_weights_only
 
 log = logging.getLogger(__name__)
@@ -119,32 +120,36 @@ def metadata_path_for(pt_path: str | Path) -> Path:
 
 def save_edit_set(edit_set: EditSet, pt_path: str | Path, *, force: bool = False,
                   parameters: dict[str, Any] | None = None) -> tuple[Path, Path]:
-    """Write the ``.pt`` and its metadata JSON atomically; refuse to overwrite unless ``force``."""
+    """Write the ``.pt``, then its metadata JSON (a JSON means a whole set); see file_pairs.
+
+    Refuses to overwrite unless ``force``; a pair a killed run left half-written (or a lone
+    JSON) is replaced without it.
+    """
     pt_path = Path(pt_path)
     json_path = metadata_path_for(pt_path)
-    check_writable(pt_path, force=force)
-    check_writable(json_path, force=force)
+    check_pair(pt_path, json_path, force=force, lone_json_is_partial=is_edit_set_metadata)
     info = dict(edit_set.info)
     info.setdefault("created", datetime.now(UTC).isoformat(timespec="seconds"))
     if parameters:
         info["parameters"] = {**info.get("parameters", {}), **parameters}
     info.update(format=FORMAT, name=edit_set_name(pt_path), num_samples=len(edit_set),
                 image_shape=list(edit_set.images.shape[1:]))
-    # JSON first: whoever sees the .pt can rely on its metadata being there. If the .pt then
-    # fails, a JSON this call created is removed, so a rerun is not refused over a lone JSON.
-    json_existed = json_path.exists()
-    atomic_write_json(json_path, {**info, "metadata": edit_set.metadata})
-    try:
-        atomic_torch_save({"images": edit_set.images.float().contiguous(),
-                           "labels": edit_set.labels.long().contiguous(),
-                           "metadata": edit_set.metadata}, pt_path)
-    except BaseException:
-        if not json_existed:
-            json_path.unlink(missing_ok=True)
-        raise
+    payload = {"images": edit_set.images.float().contiguous(),
+               "labels": edit_set.labels.long().contiguous(), "metadata": edit_set.metadata}
+    write_pair(pt_path, lambda path: atomic_torch_save(payload, path), json_path,
+               {**info, "metadata": edit_set.metadata}, force=True)
     edit_set.info, edit_set.path = info, pt_path
     log.info("wrote %d images to %s (+ %s)", len(edit_set), pt_path, json_path.name)
     return pt_path, json_path
+
+
+def is_edit_set_metadata(json_path: str | Path) -> bool:
+    """Is this JSON one of ours (an edit set's metadata), whatever state its ``.pt`` is in?"""
+    try:
+        document = json.loads(Path(json_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and document.get("format") == FORMAT
 
 
 def load_edit_set(path: str | Path) -> EditSet:
@@ -165,7 +170,7 @@ def load_edit_set(path: str | Path) -> EditSet:
     if json_path.exists():
         try:
             sidecar = json.loads(json_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        except (OSError, ValueError) as error:  # a folder, unreadable bytes, not JSON
             log.warning("ignoring unreadable %s (%s)", json_path, error)
             sidecar = {}
         if isinstance(sidecar, dict):
@@ -191,8 +196,30 @@ def validate_edit_set(images: Any, labels: Any, metadata: Any, *, where: str) ->
         raise UserError(f"{where}: 'metadata' must be a list with one dict per image")
     if not all(isinstance(record, dict) for record in metadata):
         raise UserError(f"{where}: every 'metadata' entry must be a dict (one per image)")
+    if len(images) and not bool(torch.isfinite(images).all()):
+        bad = int((~torch.isfinite(images)).flatten(1).any(dim=1).nonzero()[0])
+        raise UserError(f"{where}: 'images' holds NaN or infinite pixels (first in image {bad}); "
+                        "the set is damaged: make it again")
     if len(images) and (float(images.min()) < -1e-6 or float(images.max()) > 1 + 1e-6):
         raise UserError(f"{where}: image values must lie in [0, 1] (plain pixels, not normalised)")
+    _check_image_indices(metadata, where)
+
+
+def _check_image_indices(metadata: list[dict[str, Any]], where: str) -> None:
+    """``image_idx`` is an index into the source split: a whole number >= 0, each one once."""
+    seen: dict[tuple[Any, Any, int], int] = {}
+    for position, record in enumerate(metadata):
+        index = record.get("image_idx")
+        if index is None:
+            continue
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise UserError(f"{where}: metadata[{position}]['image_idx'] must be a whole number "
+                            f">= 0 (an index into the split), got {index!r}")
+        key = (record.get("dataset"), record.get("split"), index)
+        if key in seen:
+            raise UserError(f"{where}: metadata[{position}] and metadata[{seen[key]}] name the "
+                            f"same image (image_idx {index}); each image may appear once")
+        seen[key] = position
 
 
 def standard_edit_set_name(set_type: str, *, target_class: int | None = None,

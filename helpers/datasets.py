@@ -253,8 +253,13 @@ def _decode_image_folder(folder) -> dict[str, torch.Tensor]:
 
     images, shape = [], None
     for path, _ in tqdm(folder.samples, desc="decoding images", unit="img", leave=False):
-        with Image.open(path) as image:
-            array = np.array(image.convert("RGB"), dtype=np.uint8)  # a writable copy for torch
+        try:
+            with Image.open(path) as image:
+                array = np.array(image.convert("RGB"), dtype=np.uint8)  # writable, for torch
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            # UnidentifiedImageError (a text file named .png) and a truncated PNG both land here
+            raise UserError(f"{path} is not a readable image ({type(error).__name__}: "
+                            f"{str(error)[:120]}); remove or replace it") from None
         if shape is None:
             shape = array.shape
         elif array.shape != shape:

@@ -22,6 +22,13 @@ import numpy as np
 import torch
 
 from helpers.errors import NotFoundError, UserError
+from helpers.npz_checks import (
+    READ_ERRORS,
+    checked_labels,
+    checked_pixels,
+    parse_clsloc,
+    read_text_lines,
+)
 
 BATCH_NUMBER = re.compile(r"_batch_(\d+)\.npz$")
 
@@ -116,10 +123,10 @@ def read_batch_file(path: Path, expected_num_classes: int | None) -> tuple[torch
         with np.load(path, allow_pickle=False) as archive:
             if "data" not in archive or "labels" not in archive:
                 raise UserError(f"{path} lacks a 'data' or 'labels' array")
-            data = np.asarray(archive["data"])
-            labels = np.asarray(archive["labels"]).astype(np.int64).reshape(-1)
-    except (OSError, ValueError) as error:
+            raw_data, raw_labels = archive["data"], archive["labels"]
+    except READ_ERRORS as error:
         raise UserError(f"{path} is not a readable .npz file ({error})") from None
+    data, labels = checked_pixels(path, raw_data), checked_labels(path, raw_labels)
     if data.ndim != 2 or len(data) != len(labels):
         raise UserError(f"{path}: 'data' must be (N, 3*H*W) with one label per row, got "
                         f"{data.shape} and {labels.shape}")
@@ -132,19 +139,14 @@ def read_batch_file(path: Path, expected_num_classes: int | None) -> tuple[torch
     if expected_num_classes is not None and len(labels) and labels.max() > expected_num_classes:
         raise UserError(f"{path} has label {labels.max()} but only {expected_num_classes} classes "
                         "exist (labels are 1-based)")
-    images = torch.from_numpy(data.astype(np.uint8, copy=False).reshape(-1, 3, side, side).copy())
+    images = torch.from_numpy(data.reshape(-1, 3, side, side).copy())
     return images, torch.from_numpy(labels - 1)
 
 
 def read_class_names(root: Path) -> list[str]:
     classes_txt, clsloc = root / "classes.txt", root / "map_clsloc.txt"
     if classes_txt.exists():
-        return [line.strip() for line in classes_txt.read_text().splitlines() if line.strip()]
+        return [line.strip() for line in read_text_lines(classes_txt) if line.strip()]
     if clsloc.exists():
-        entries = []
-        for line in clsloc.read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 3:
-                entries.append((int(parts[1]), parts[2]))
-        return [name for _, name in sorted(entries)]
+        return [name for _, name in sorted(parse_clsloc(clsloc))]
     return []

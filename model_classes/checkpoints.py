@@ -8,6 +8,7 @@ torchvision-style state_dict. Files are always read with ``weights_only=True``.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,9 +47,47 @@ class ModelMetadata:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelMetadata:
+    def from_dict(cls, data: Any, *, where: str = "checkpoint") -> ModelMetadata:
+        """Metadata read from a file, each field checked: a bad one is named, not a crash later
+        in ``build_model`` (a negative class count) or ``.items()`` (metadata a string)."""
+        if not isinstance(data, dict):
+            raise UserError(f"{where}: 'metadata' must be a dict, got {type(data).__name__}")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        metadata = cls(**known)
+        metadata.check(where)
+        return metadata
+
+    def check(self, where: str = "checkpoint") -> ModelMetadata:
+        def bad(name: str, expected: str) -> UserError:
+            value = repr(getattr(self, name))
+            return UserError(f"{where}: metadata field {name!r} must be {expected}, got "
+                             f"{value[:60]}")
+
+        if not isinstance(self.architecture, str):
+            raise bad("architecture", "a model name")
+        for name, low, high in (("num_classes", 1, 100_000), ("input_size", 1, 4096)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise bad(name, f"a whole number in [{low}, {high}]")
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if (not isinstance(values, list | tuple) or not values
+                    or not all(_finite_number(v) for v in values)
+                    or (name == "std" and min(values) <= 0)):
+                raise bad(name, "a list of finite numbers (std > 0), one per channel")
+        if self.class_names is not None and (
+                not isinstance(self.class_names, list)
+                or not all(isinstance(n, str) for n in self.class_names)
+                or len(self.class_names) != self.num_classes):
+            raise bad("class_names", f"null or a list of {self.num_classes} names")
+        if self.test_accuracy is not None and not (_finite_number(self.test_accuracy)
+                                                   and 0 <= self.test_accuracy <= 1):
+            raise bad("test_accuracy", "null or a fraction in [0, 1]")
+        if not isinstance(self.extra, dict):
+            raise bad("extra", "a dict")
+        if not isinstance(self.dataset, str) or not isinstance(self.created, str):
+            raise bad("dataset" if not isinstance(self.dataset, str) else "created", "text")
+        return self
 
 
 @dataclass
@@ -84,10 +123,10 @@ def load_checkpoint(path: str | Path, *, class_names: list[str] | None = None,
     payload = load_weights_only(path, what="model weights", missing_hint="train one with "
                                 "`uv run python train.py` or pass --weights PATH")
     if isinstance(payload, dict) and "state_dict" in payload and "metadata" in payload:
-        metadata = ModelMetadata.from_dict(payload["metadata"])
+        metadata = ModelMetadata.from_dict(payload["metadata"], where=str(path))
         state = payload["state_dict"]
     elif isinstance(payload, dict) and "model_state" in payload and "metadata" in payload:
-        metadata = ModelMetadata.from_dict(payload["metadata"])  # a training-epoch checkpoint
+        metadata = ModelMetadata.from_dict(payload["metadata"], where=str(path))
         state = payload["model_state"]
     elif isinstance(payload, dict) and all(isinstance(v, torch.Tensor) for v in payload.values()):
         state = payload
@@ -113,6 +152,11 @@ def load_checkpoint(path: str | Path, *, class_names: list[str] | None = None,
     if device is not None:
         model = model.to(device)
     return LoadedModel(model.eval(), metadata, path)
+
+
+def _finite_number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def _infer_metadata(state: dict[str, torch.Tensor], path: Path) -> ModelMetadata:

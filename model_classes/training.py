@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from helpers.atomic_io import atomic_torch_save, atomic_write_json, check_writab
 from helpers.datasets import ImageSplit, load_split
 from helpers.errors import UserError
 from helpers.inference import predict_labels
+from helpers.paths import check_location
 from helpers.transforms import augment_batch
 from model_classes.checkpoints import ModelMetadata, save_checkpoint
 from model_classes.registry import build_model
@@ -46,6 +48,29 @@ class TrainConfig:
     checkpoint_dir: str = "artifacts/checkpoints"
     output: str = "artifacts/alexnet_base.pth"
     device: str = "cpu"  # where the forward and backward passes run; not part of identity()
+
+    def validate(self) -> TrainConfig:
+        """The checks the command line makes while parsing, for a notebook's config too: a
+        batch size of 0 divides by zero and a NaN learning rate trains a model of NaNs."""
+        def whole(name: str, low: int, value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise UserError(f"--{name.replace('_', '-')} must be a whole number >= {low}, "
+                                f"got {value!r}")
+
+        whole("epochs", 1, self.epochs)
+        whole("batch_size", 1, self.batch_size)
+        whole("seed", 0, self.seed)
+        for name in ("input_size", "train_subset"):
+            if getattr(self, name) is not None:
+                whole(name, 1, getattr(self, name))
+        for name, positive in (("max_lr", True), ("momentum", False), ("weight_decay", False)):
+            value = getattr(self, name)
+            ok = (isinstance(value, int | float) and not isinstance(value, bool)
+                  and math.isfinite(value) and (value > 0 if positive else value >= 0))
+            if not ok:
+                raise UserError(f"--{name.replace('_', '-')} must be a finite number "
+                                f"{'> 0' if positive else '>= 0'}, got {value!r}")
+        return self
 
     def identity(self, train_images: int | None = None) -> dict[str, Any]:
         """The settings that must match for a run to be resumed (not paths or epochs).
@@ -73,7 +98,9 @@ def train(config: TrainConfig, *, force: bool = False,
           train_split: ImageSplit | None = None, test_split: ImageSplit | None = None
           ) -> TrainResult:
     """Train (or resume) the run ``config.run_name`` and write the final checkpoint."""
+    config.validate()
     output = check_writable(config.output, force=force)
+    check_location(config.checkpoint_dir, folder=True)  # epoch files, written much later
     if config.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {config.epochs}")
     train_split = train_split or load_split(config.dataset, "train", data_root=config.data_root)

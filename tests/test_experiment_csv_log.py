@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import multiprocessing
 
 import pytest
 
@@ -107,3 +108,72 @@ def test_an_old_22_column_csv_is_widened_and_appended_to(tmp_path, caplog):
     assert rows[1][len(LEGACY_COLUMNS):] == [""] * (len(ALL) - len(LEGACY_COLUMNS))
     assert rows[2][ALL.index("solver")] == "highs"
     assert not list(tmp_path.glob("*.tmp*"))  # the rewrite left no temporary file
+
+
+def _race_worker(paths, barrier, outcomes, who):
+    """One of two processes that open the same new CSV at the same moment, trial after trial."""
+    for trial, path in enumerate(paths):
+        barrier.wait()
+        try:
+            log = ResultLog(path, COLUMNS).open()
+        except UserError:
+            outcomes.put((trial, who, False))
+            barrier.wait()  # the winner still holds its lock while we give up
+            continue
+        log.append({"experiment_id": f"{who}-{trial}", "value": trial, "note": ""})
+        outcomes.put((trial, who, True))
+        barrier.wait()
+        log.close()
+
+
+def test_two_runners_creating_one_new_csv_never_both_win(tmp_path):
+    """Two processes behind a barrier open the same new file 60 times: exactly one is accepted
+    each time and its row is in the file (the old header-by-rename let both in and lost rows)."""
+    context = multiprocessing.get_context("fork")
+    trials = 60
+    paths = [tmp_path / f"race_{trial}.csv" for trial in range(trials)]
+    barrier, outcomes = context.Barrier(2, timeout=60), context.Queue()
+    workers = [context.Process(target=_race_worker, args=(paths, barrier, outcomes, who))
+               for who in ("a", "b")]
+    for worker in workers:
+        worker.start()
+    results = [outcomes.get(timeout=120) for _ in range(2 * trials)]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    accepted: dict[int, list[str]] = {}
+    for trial, who, won in results:
+        if won:
+            accepted.setdefault(trial, []).append(who)
+    both = [trial for trial, winners in accepted.items() if len(winners) > 1]
+    assert not both, f"both runners accepted in trials {both}"
+    assert sorted(accepted) == list(range(trials))
+    for trial, (winner,) in accepted.items():
+        assert read_rows(paths[trial]) == [list(COLUMNS), [f"{winner}-{trial}", str(trial), ""]]
+
+
+def test_a_header_cut_by_a_kill_is_written_again(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_bytes(format_line(COLUMNS).encode()[:7])
+    with ResultLog(path, COLUMNS) as log:
+        log.append({"experiment_id": "a", "value": 1, "note": ""})
+    assert read_rows(path) == [list(COLUMNS), ["a", "1", ""]]
+
+
+def test_a_line_that_is_not_utf8_or_an_oversized_cell_is_one_clear_error(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_bytes(format_line(COLUMNS).encode() + b"a,1,\xff\xfe\n")
+    with pytest.raises(UserError, match="line 2 is not UTF-8"):
+        ResultLog(path, COLUMNS).open()
+    path.write_text(format_line(COLUMNS) + "a,1," + "x" * 140_000 + "\n")
+    with pytest.raises(UserError, match="line 2: field larger than field limit"):
+        ResultLog(path, COLUMNS).open()
+
+
+def test_a_long_message_is_shortened_so_the_file_reads_back(tmp_path):
+    path = tmp_path / "runs.csv"
+    with ResultLog(path, COLUMNS) as log:
+        log.append({"experiment_id": "a", "value": 1, "note": "y" * 200_000})
+    with ResultLog(path, COLUMNS) as log:
+        assert log.completed_ids == {"a"}
+    assert read_rows(path)[1][2].endswith("(truncated)")

@@ -9,6 +9,7 @@ images the base model got wrong and breaks some others, so every verdict can occ
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import socket
@@ -228,10 +229,27 @@ def test_images_api_fills_missing_predictions_from_the_base_model(client, tiny_m
     ("max_score=nan", "max_score must be a finite number"),
     ("sort=colour", "sort must be one of"),
     ("verdict=great", "verdict must be one of"),
+    ("true_class=%C2%B2", "true_class must be a whole number"),  # "²".isdigit() is True
+    ("predicted_class=%C2%B2", "predicted_class must be a whole number"),
+    ("true_class=" + "9" * 5001, "true_class must be a whole number"),
+    ("page=" + "9" * 5001, "page must be a whole number"),
 ])
 def test_images_api_rejects_bad_parameters_with_400(client, query, message):
     body = get_json(client, f"/api/sets/closest/images?{query}", 400)
     assert message in body["error"]
+
+
+def test_gallery_page_answers_a_superscript_class_with_400_not_500(client):
+    assert client.get("/gallery?set=closest&predicted_class=%C2%B2").status_code == 400
+    assert client.get("/image?set=closest&index=%C2%B2").status_code == 400
+
+
+def test_api_answers_are_strict_json_with_non_finite_values_named(app):
+    with app.app_context():
+        text = app.json.dumps({"probability": float("nan"), "ok": [1.0, float("inf")]})
+    document = json.loads(text, parse_constant=lambda token: pytest.fail(f"{token} in JSON"))
+    assert document["probability"] is None and document["ok"] == [1.0, None]
+    assert "probability (nan)" in document["non_finite_note"]
 
 
 def test_score_filters_need_a_set_with_scores(client):

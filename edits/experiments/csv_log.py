@@ -23,13 +23,14 @@ import io
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from helpers.atomic_io import atomic_write_text
+from helpers.atomic_io import FILE_MODE, atomic_write_text
 from helpers.errors import UserError
+from helpers.paths import check_location, describe_os_error
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +54,28 @@ class ResultLog:
     # ------------------------------------------------------------------ opening
 
     def open(self) -> ResultLog:
+        """Create (or reopen) the file and hold its lock before anything is read or written.
+
+        The file is created in place with ``O_CREAT`` and locked before its header exists: a
+        header written by temporary file and rename would give a second runner a new inode
+        while the first holds the lock on the old one, and both would be accepted.
+        """
         if self.path.is_dir():
             raise UserError(f"{self.path} is a directory; give a CSV file path")
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            atomic_write_text(self.path, format_line(self.columns))
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        check_location(self.path)
+        while True:
+            fd = _open_or_refuse(self.path)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise UserError(f"{self.path} is being written by another experiment runner; "
+                                "wait for it or choose another --output-file") from None
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # replaced or removed while we waited for the lock: open it again
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise UserError(f"{self.path} is being written by another experiment runner; wait "
-                            "for it or choose another --output-file") from None
-        try:
+            self._write_header_if_new(fd)
             self._cut_torn_line(fd)
             if self._widen_older_header():  # the file was replaced: lock the new one
                 os.close(fd)
@@ -76,6 +87,16 @@ class ResultLog:
             raise
         self._fd = fd
         return self
+
+    def _write_header_if_new(self, fd: int) -> None:
+        """Under the lock: an empty file (or a header cut by a kill) gets the header."""
+        header = format_line(self.columns).encode("utf-8")
+        size = os.fstat(fd).st_size
+        if size and (size >= len(header) or os.pread(fd, size, 0) != header[:size]):
+            return
+        os.ftruncate(fd, 0)
+        os.write(fd, header)
+        os.fsync(fd)
 
     def _cut_torn_line(self, fd: int) -> None:
         """Drop a last line that lacks its newline: the row a killed run was writing."""
@@ -111,13 +132,13 @@ class ResultLog:
         return True
 
     def _read_ids(self) -> set[str]:
-        with open(self.path, newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
+        with open(self.path, "rb") as handle:
+            reader = csv.reader(_decoded_lines(handle, self.path))
+            header = _next_row(reader, self.path)
             check_header(self.path, header, self.columns)
             ids: set[str] = set()
             position = self.columns.index(ID_COLUMN)
-            for number, cells in enumerate(reader, start=2):
+            for number, cells in enumerate(_rows(reader, self.path), start=2):
                 if len(cells) != len(self.columns):
                     raise UserError(f"{self.path} line {number} has {len(cells)} cells, expected "
                                     f"{len(self.columns)}; was it edited by hand? Fix or move it")
@@ -160,6 +181,55 @@ class ResultLog:
         self.close()
 
 
+def _open_or_refuse(path: Path) -> int:
+    """``open(O_CREAT)`` with the reasons a user can fix as one line each."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    except OSError as error:
+        raise UserError(describe_os_error(path, error)) from None
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        on_disk = path.stat()
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (mine.st_dev, mine.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+
+
+def _decoded_lines(handle: Any, path: Path) -> Iterator[str]:
+    """The lines of a binary handle as text; a line that is not UTF-8 is named, not a crash."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"{path} line {number} is not UTF-8 text; this runner did not write "
+                            "it. Fix or remove that line, or choose another --output-file"
+                            ) from None
+
+
+def _next_row(reader: Any, path: Path) -> list[str] | None:
+    try:
+        return next(reader, None)
+    except csv.Error as error:
+        raise UserError(f"{path} line {reader.line_num}: {error}; fix or move the file") from None
+
+
+def _rows(reader: Any, path: Path) -> Iterator[list[str]]:
+    """Rows of the CSV, with ``csv.Error`` (a malformed line) named by line number."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise UserError(f"{path} line {reader.line_num}: {error}; this runner did not write "
+                            "that line. Fix or move the file") from None
+        yield row
+
+
 def check_header(path: Path, header: Sequence[str] | None, columns: Sequence[str]) -> None:
     """Refuse a CSV written with other columns: appending would misalign every later row."""
     if header is not None and tuple(header) == tuple(columns):
@@ -187,9 +257,17 @@ def format_line(cells: Sequence[Any]) -> str:
     return buffer.getvalue()
 
 
+# Python's csv reader refuses fields over 131,072 characters; the writer keeps every text cell
+# well under that, so a file this module wrote always reads back.
+MAX_CELL_CHARS = 100_000
+
+
 def _cell(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, str):
-        return " ".join(value.splitlines())
+        text = " ".join(value.splitlines())
+        if len(text) > MAX_CELL_CHARS:
+            text = text[: MAX_CELL_CHARS - 20] + " ... (truncated)"
+        return text
     return value

@@ -12,6 +12,7 @@ URLs carry it (``v=``), so browsers may keep them for good.
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from editset_helpers.web import charts
@@ -40,6 +42,8 @@ from editset_helpers.web.models import ROLES, VERDICTS, Models, Predictor, load_
 from editset_helpers.web.queries import SORTS, ImageQuery, QueryError, run_query
 from editset_helpers.web.sets import FileIdentity, LoadedSet
 from editset_helpers.web.thumbnails import SIZES, encode_png, scale_for
+from helpers import strict_json
+from helpers.cli import parse_integer
 from helpers.errors import NotFoundError, UserError
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,19 @@ NO_MODEL_NOTE = ("no model loaded (artifacts/alexnet_base.pth not found): accura
                  "probabilities and verdicts are hidden; pass --weights PATH to see them")
 
 FIELD_LABELS = {"predicted_probability": "p(pred)", "true_probability": "p(true)"}
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """API answers are strict JSON: a NaN probability is ``null`` (named in a note), never the
+    ``NaN`` token that a browser's ``JSON.parse`` rejects."""
+
+    sort_keys = False  # keep the documented field order
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("default", self.default)
+        kwargs.setdefault("ensure_ascii", self.ensure_ascii)
+        kwargs.setdefault("sort_keys", self.sort_keys)
+        return strict_json.dumps(obj, **kwargs)
+
 
 bp = Blueprint("visualizer", __name__)
 
@@ -112,7 +129,7 @@ def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
     model_names = models.base.metadata.class_names if models.base is not None else None
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"), static_url_path="/static")
-    app.json.sort_keys = False  # keep the documented field order
+    app.json = StrictJSONProvider(app)
     # Set names may hold "/" (sets in subfolders); "//x" is then a name to look up (and not
     # find), not a redirect to another URL.
     app.url_map.merge_slashes = False
@@ -331,9 +348,10 @@ def _index(raw: str | None) -> int:
     if raw is None:
         raise QueryError("the image page needs ?set=NAME&index=N")
     try:
-        return int(raw)
-    except ValueError:
-        raise QueryError(f"index must be a whole number, got {raw!r}") from None
+        return parse_integer(raw)
+    except argparse.ArgumentTypeError:
+        shown = raw if len(raw) <= 24 else f"{raw[:20]}... ({len(raw)} characters)"
+        raise QueryError(f"index must be a whole number (digits 0-9), got {shown!r}") from None
 
 
 def _png_response(data: bytes, identity: FileIdentity, part: str) -> Response:

@@ -6,12 +6,14 @@ same question the same way; a bad parameter is a :class:`QueryError` naming the 
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from editset_helpers.web.analysis import SetAnalysis
 from editset_helpers.web.models import VERDICTS
+from helpers.cli import parse_integer
 from helpers.errors import UserError
 
 SORTS = {"index": "set order", "score": "score, lowest first", "-score": "score, highest first",
@@ -114,14 +116,21 @@ def run_query(analysis: SetAnalysis, query: ImageQuery) -> ImagePage:
 def _integer(raw: str | None, name: str, low: int, high: int | None, default: int) -> int:
     if raw is None:
         return default
-    try:
-        number = int(raw)
-    except ValueError:
-        raise QueryError(f"{name} must be a whole number, got {raw!r}") from None
+    number = _strict_integer(raw, name)
     if number < low or (high is not None and number > high):
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise QueryError(f"{name} must be {bounds}, got {number}")
     return number
+
+
+def _strict_integer(raw: str, name: str) -> int:
+    """The one strict parser (ASCII digits, bounded length) the command line uses too: ``²``
+    passes ``str.isdigit`` but not ``int``, and a 5,000-digit number must not reach ``int``."""
+    try:
+        return parse_integer(raw)
+    except argparse.ArgumentTypeError:
+        shown = raw if len(raw) <= 24 else f"{raw[:20]}... ({len(raw)} characters)"
+        raise QueryError(f"{name} must be a whole number (digits 0-9), got {shown!r}") from None
 
 
 def _number(raw: str | None, name: str) -> float | None:
@@ -140,8 +149,8 @@ def _class(raw: str | None, name: str, class_names: Mapping[int, str]) -> int | 
     """A class given by label (``3``) or by name (``cat``, any case)."""
     if raw is None:
         return None
-    if raw.lstrip("-").isdigit():  # any label: one the set lacks simply matches no image
-        return int(raw)
+    if raw.lstrip("+-").isdigit():  # any label: one the set lacks simply matches no image
+        return _strict_integer(raw, name)
     by_name = {v.lower(): k for k, v in class_names.items()}
     if raw.lower() in by_name:
         return by_name[raw.lower()]

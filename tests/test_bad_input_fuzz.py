@@ -1,0 +1,257 @@
+"""Every script over a table of bad inputs: exit 2, one ``error:`` line, no traceback, nothing
+written.
+
+Each case is one value a hostile or careless user can type or hand over (NaN, infinity, 0,
+negative, huge, a superscript digit, a folder, a file where a folder belongs, a folder the
+file system refuses, a damaged checkpoint or edit set). Cases run in process through
+``run_main`` for speed; a few run as subprocesses to prove the entry points behave the same.
+
+"Read-only folder" as root: ``os.access`` and permission bits do not stop root, so the
+read-only case makes a folder immutable with ``chattr +i`` (refused even to root on ext4 and
+similar); where ``chattr`` is unavailable that case skips and says so. The "parent is a file"
+cases work everywhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from editset_helpers.io import EditSet, save_edit_set
+from helpers.cli import run_main
+from model_classes.checkpoints import load_checkpoint
+from tests.conftest import PROJECT_ROOT
+
+# (id, script, argv). Placeholders: {model} tiny model, {data} tiny CIFAR root, {set} a good
+# edit set, {nanset} NaN pixels, {emptyset} no images, {idxset} image_idx "seven",
+# {strmeta} / {negmeta} / {sizemeta} checkpoints with odd metadata, {file} a regular file,
+# {ro} an immutable folder, {out} a fresh output folder.
+RUN = ["--weights", "{model}", "--data-root", "{data}", "--reference-size", "50"]
+CASES = [
+    # run_repair.py: numbers
+    ("repair-eps-nan", "run_repair", ["--edit-set", "{set}", *RUN, "--eps", "nan"]),
+    ("repair-eps-inf", "run_repair", ["--edit-set", "{set}", *RUN, "--eps", "inf"]),
+    ("repair-eps-zero", "run_repair", ["--edit-set", "{set}", *RUN, "--eps", "0"]),
+    ("repair-margin-neg", "run_repair", ["--edit-set", "{set}", *RUN, "--margin", "-1"]),
+    ("repair-time-nan", "run_repair", ["--edit-set", "{set}", *RUN, "--time-limit", "nan"]),
+    ("repair-neurons-sup", "run_repair", ["--edit-set", "{set}", *RUN, "--neurons", "²"]),
+    ("repair-keep-neg", "run_repair", ["--edit-set", "{set}", *RUN, "--keep-set", "-5"]),
+    ("repair-seed-huge", "run_repair", ["--edit-set", "{set}", *RUN, "--seed", "9" * 5001]),
+    ("repair-target-sup", "run_repair", ["by-class", *RUN, "--target-class", "²"]),
+    # run_repair.py: outputs and inputs
+    ("repair-output-under-file", "run_repair",
+     ["--edit-set", "{set}", *RUN, "--output", "{file}/a.pth"]),
+    ("repair-report-under-file", "run_repair",
+     ["--edit-set", "{set}", *RUN, "--output", "{out}/a.pth", "--report", "{file}/r.json"]),
+    ("repair-output-readonly", "run_repair",
+     ["--edit-set", "{set}", *RUN, "--output", "{ro}/a.pth"]),
+    ("repair-output-is-dir", "run_repair", ["--edit-set", "{set}", *RUN, "--output", "{out}"]),
+    ("repair-nan-pixels", "run_repair", ["--edit-set", "{nanset}", *RUN, "--output",
+                                         "{out}/a.pth"]),
+    ("repair-empty-set", "run_repair", ["--edit-set", "{emptyset}", *RUN, "--output",
+                                        "{out}/a.pth"]),
+    ("repair-idx-text", "run_repair", ["--edit-set", "{idxset}", *RUN, "--output",
+                                       "{out}/a.pth"]),
+    ("repair-meta-str", "run_repair", ["--edit-set", "{set}", "--weights", "{strmeta}",
+                                       "--data-root", "{data}", "--output", "{out}/a.pth"]),
+    ("repair-set-is-dir", "run_repair", ["--edit-set", "{out}", *RUN]),
+    # eval.py
+    ("eval-meta-str", "eval", ["--weights", "{strmeta}", "--data-root", "{data}"]),
+    ("eval-meta-neg", "eval", ["--weights", "{negmeta}", "--data-root", "{data}"]),
+    ("eval-meta-size", "eval", ["--weights", "{sizemeta}", "--data-root", "{data}"]),
+    ("eval-nan-pixels", "eval", ["--weights", "{model}", "--data-root", "{data}",
+                                 "--edit-set", "{nanset}"]),
+    ("eval-empty-set", "eval", ["--weights", "{model}", "--data-root", "{data}",
+                                "--edit-set", "{emptyset}"]),
+    ("eval-idx-text", "eval", ["--weights", "{model}", "--data-root", "{data}",
+                               "--edit-set", "{idxset}"]),
+    ("eval-json-under-file", "eval", ["--weights", "{model}", "--data-root", "{data}",
+                                      "--json", "{file}/r.json"]),
+    ("eval-json-readonly", "eval", ["--weights", "{model}", "--data-root", "{data}",
+                                    "--json", "{ro}/r.json"]),
+    # train.py
+    ("train-batch-zero", "train", ["--data-root", "{data}", "--batch-size", "0"]),
+    ("train-batch-neg", "train", ["--data-root", "{data}", "--batch-size", "-5"]),
+    ("train-lr-neg", "train", ["--data-root", "{data}", "--max-lr", "-1"]),
+    ("train-lr-nan", "train", ["--data-root", "{data}", "--max-lr", "nan"]),
+    ("train-input-zero", "train", ["--data-root", "{data}", "--input-size", "0"]),
+    ("train-epochs-huge", "train", ["--data-root", "{data}", "--epochs", "9" * 30]),
+    ("train-output-under-file", "train", ["--data-root", "{data}", "--arch", "small_mlp",
+                                          "--output", "{file}/m.pth"]),
+    ("train-ckpt-under-file", "train", ["--data-root", "{data}", "--arch", "small_mlp",
+                                        "--output", "{out}/m.pth",
+                                        "--checkpoint-dir", "{file}/ck"]),
+    ("train-output-readonly", "train", ["--data-root", "{data}", "--arch", "small_mlp",
+                                        "--output", "{ro}/m.pth"]),
+    # editset_generator.py
+    ("gen-meta-str", "editset_generator", ["misclassified", "--weights", "{strmeta}",
+                                           "--data-root", "{data}", "--output-dir", "{out}"]),
+    ("gen-output-under-file", "editset_generator",
+     ["misclassified", "--weights", "{model}", "--data-root", "{data}",
+      "--output", "{file}/x_edit_dataset.pt"]),
+    ("gen-output-readonly", "editset_generator",
+     ["misclassified", "--weights", "{model}", "--data-root", "{data}", "--output-dir", "{ro}"]),
+    ("gen-target-sup", "editset_generator",
+     ["by-class", "--weights", "{model}", "--data-root", "{data}", "--target-class", "²"]),
+    ("gen-samples-nan", "editset_generator",
+     ["misclassified", "--weights", "{model}", "--data-root", "{data}", "--max-samples", "nan"]),
+    # generate_specialized_repairsets.py
+    ("special-json-under-file", "generate_specialized_repairsets",
+     ["analyze", "--edit-sets-dir", "{out}", "--json", "{file}/a.json"]),
+    ("special-plots-under-file", "generate_specialized_repairsets",
+     ["analyze", "--edit-sets-dir", "{out}", "--plots", "{file}/plots"]),
+    ("special-threshold-nan", "generate_specialized_repairsets",
+     ["confident_wrong", "nan", "--weights", "{model}", "--data-root", "{data}"]),
+    # experiment_runner.py
+    ("sweep-margin-nan", "experiment_runner", ["run", *RUN, "--margin", "nan",
+                                               "--output-file", "{out}/rows.csv"]),
+    ("sweep-workers-zero", "experiment_runner", ["run", *RUN, "--workers", "0",
+                                                 "--output-file", "{out}/rows.csv"]),
+    ("sweep-csv-under-file", "experiment_runner", ["run", *RUN,
+                                                   "--output-file", "{file}/rows.csv"]),
+    ("sweep-csv-readonly", "experiment_runner", ["run", *RUN, "--output-file", "{ro}/rows.csv"]),
+    ("sweep-plot-under-file", "experiment_runner", ["plot", "{csv}", "--output-dir",
+                                                    "{file}/plots"]),
+    # quickstart.py
+    ("quick-folder-under-file", "quickstart", ["--data-root", "{data}", "--folder",
+                                               "{file}/qs"]),
+    ("quick-epochs-nan", "quickstart", ["--data-root", "{data}", "--epochs", "nan"]),
+    # edit_set_visualizer.py
+    ("web-port-neg", "edit_set_visualizer", ["--port", "-1"]),
+    ("web-port-huge", "edit_set_visualizer", ["--port", "70000"]),
+    ("web-port-sup", "edit_set_visualizer", ["--port", "²"]),
+]
+SUBPROCESS_CASES = {"repair-eps-nan", "train-batch-zero", "eval-meta-str", "web-port-huge"}
+
+
+def _checkpoint_with(source: Path, target: Path, **changes) -> Path:
+    payload = torch.load(source, weights_only=True)
+    payload["metadata"] = changes.pop("metadata", payload["metadata"])
+    if isinstance(payload["metadata"], dict):
+        payload["metadata"] = {**payload["metadata"], **changes}
+    torch.save(payload, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_model_path, tiny_cifar_root, tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("fuzz_inputs")
+    split_images = torch.rand(4, 3, 32, 32)
+    labels = torch.tensor([0, 1, 2, 3])
+    records = [{"image_idx": i, "true_label": int(y), "type": "test"} for i, y in
+               enumerate(labels)]
+    good = save_edit_set(EditSet(split_images, labels, records), root / "good_edit_dataset.pt")[0]
+    nan_images = split_images.clone()
+    nan_images[1, 0, 0, 0] = float("nan")
+    torch.save({"images": nan_images, "labels": labels, "metadata": records},
+               root / "nan_edit_dataset.pt")
+    torch.save({"images": torch.zeros(0, 3, 32, 32), "labels": torch.zeros(0, dtype=torch.long),
+                "metadata": []}, root / "empty_edit_dataset.pt")
+    torch.save({"images": split_images, "labels": labels,
+                "metadata": [{**r, "image_idx": "seven"} for r in records]},
+               root / "idx_edit_dataset.pt")
+    (root / "a_file").write_text("not a folder")
+    csv = root / "rows.csv"
+    csv.write_text("experiment_id\n")
+    return {
+        "model": str(tiny_model_path), "data": str(tiny_cifar_root), "set": str(good),
+        "nanset": str(root / "nan_edit_dataset.pt"),
+        "emptyset": str(root / "empty_edit_dataset.pt"),
+        "idxset": str(root / "idx_edit_dataset.pt"),
+        "strmeta": str(_checkpoint_with(tiny_model_path, root / "str.pth", metadata="oops")),
+        "negmeta": str(_checkpoint_with(tiny_model_path, root / "neg.pth", num_classes=-3)),
+        "sizemeta": str(_checkpoint_with(tiny_model_path, root / "size.pth", input_size="64")),
+        "file": str(root / "a_file"), "csv": str(csv),
+    }
+
+
+@pytest.fixture
+def readonly_folder(tmp_path):
+    folder = tmp_path / "immutable"
+    folder.mkdir()
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(folder)],
+                                        capture_output=True).returncode != 0:
+        pytest.skip("cannot simulate a read-only folder: `chattr +i` is unavailable here "
+                    "(permission bits do not stop root)")
+    yield folder
+    subprocess.run([chattr, "-i", str(folder)], check=True)
+
+
+def snapshot(*folders: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder with its size and time (a folder's own time changes when the
+    write check's probe file comes and goes, so folders count by name only)."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else (0, 0)
+            for folder in folders for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize(("script", "argv"), [case[1:] for case in CASES],
+                         ids=[case[0] for case in CASES])
+def test_bad_input_is_one_line_and_exit_2(script, argv, inputs, tmp_path, request, capsys,
+                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a default output path would land here, and be seen
+    out = tmp_path / "out"
+    out.mkdir()
+    values = dict(inputs, out=str(out))
+    if any("{ro}" in arg for arg in argv):
+        values["ro"] = str(request.getfixturevalue("readonly_folder"))
+    argv = [arg.format(**values) for arg in argv]
+    watched = [tmp_path, Path(inputs["file"]).parent]
+    before = snapshot(*watched)
+    case_id = request.node.callspec.id
+    if case_id in SUBPROCESS_CASES:
+        done = subprocess.run([sys.executable, str(PROJECT_ROOT / f"{script}.py"), *argv],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        code, err = done.returncode, done.stderr
+    else:
+        module = importlib.import_module(script)
+        code = run_main(module.main, argv)
+        err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and " INFO " not in line
+             and " WARNING " not in line]
+    assert code == 2, err[-1500:]
+    assert "Traceback" not in err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err[-1500:]
+    assert snapshot(*watched) == before  # no output appeared or changed
+
+
+def test_the_fuzz_checkpoints_are_really_damaged(inputs):
+    """The odd-metadata files differ from the good one only in metadata (so each case tests
+    the check it names, not an unreadable file)."""
+    load_checkpoint(inputs["model"])
+    for name in ("strmeta", "negmeta", "sizemeta"):
+        payload = torch.load(inputs[name], weights_only=True)
+        assert set(payload["state_dict"]) == set(torch.load(inputs["model"],
+                                                            weights_only=True)["state_dict"])
+
+
+@pytest.mark.parametrize("changes", [{"margin": float("nan")}, {"margin": float("inf")},
+                                     {"eps": float("nan")}, {"param_bound": float("-inf")},
+                                     {"time_limit": float("nan")}, {"keep_set": -1}])
+def test_repair_config_refuses_what_the_parser_refuses(changes):
+    """A notebook building ``RepairConfig`` by hand gets the command line's message."""
+    from edits.config import RepairConfig
+    from helpers.errors import UserError
+
+    with pytest.raises(UserError, match="must be"):
+        RepairConfig(**changes).validate()
+
+
+@pytest.mark.parametrize("changes", [{"batch_size": 0}, {"batch_size": -5}, {"max_lr": -1.0},
+                                     {"max_lr": float("nan")}, {"input_size": 0},
+                                     {"weight_decay": float("inf")}])
+def test_train_config_refuses_what_the_parser_refuses(changes, tmp_path):
+    from helpers.errors import UserError
+    from model_classes.training import TrainConfig, train
+
+    config = TrainConfig(output=str(tmp_path / "m.pth"),
+                         checkpoint_dir=str(tmp_path / "ck"), **changes)
+    with pytest.raises(UserError, match="must be"):
+        train(config)
+    assert list(tmp_path.iterdir()) == []
