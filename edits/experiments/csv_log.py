@@ -118,12 +118,18 @@ class ResultLog:
 
     def _widen_older_header(self) -> bool:
         """A CSV whose header is a leading part of ours gets the missing columns, empty."""
-        with open(self.path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-        header = tuple(rows[0]) if rows else ()
+        # Only the header decides; the body is read (and checked by _read_ids) when it must be.
+        with open(self.path, "rb") as handle:
+            first = handle.readline()
+        try:
+            header = tuple(next(csv.reader([first.decode("utf-8")]), ()))
+        except UnicodeDecodeError:
+            return False
         if not header or len(header) >= len(self.columns) or \
                 header != self.columns[:len(header)]:
             return False
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
         added = len(self.columns) - len(header)
         body = "".join(format_line([*cells, *[None] * added]) for cells in rows[1:])
         atomic_write_text(self.path, format_line(self.columns) + body)
