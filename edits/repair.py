@@ -93,13 +93,15 @@ class RepairResult:
 
 
 def repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: RepairConfig,
-           *, train_split: ImageSplit | None = None, model_path: Path | None = None
-           ) -> RepairResult:
+           *, train_split: ImageSplit | None = None, model_path: Path | None = None,
+           moment_cache: dict[Any, Any] | None = None) -> RepairResult:
     """Find the smallest change (in ``config.norm`` and ``config.geometry``) of one Linear
     layer that classifies every image correctly by ``config.margin``, and verify it.
 
     ``images`` are float (N, C, H, W) in [0, 1]; ``labels`` (N,) the classes they must get.
-    ``train_split`` supplies the reference sample and the keep set.
+    ``train_split`` supplies the reference sample and the keep set. The reference's second
+    moment is cached on disk by ``model_path``, or in ``moment_cache`` when one is given (a
+    worker that has the model but not its file).
     """
     config.validate()
     started = time.perf_counter()
@@ -127,7 +129,7 @@ def repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config:
         reference = build_reference(model, symbolic, train_split,
                                     reference_size=config.reference_size,
                                     keep_size=config.keep_set, seed=config.seed,
-                                    model_path=model_path,
+                                    model_path=model_path, moment_cache=moment_cache,
                                     need_moment=config.geometry == "outputs")
     geometry: Geometry = (OutputGeometry(reference.second_moment, config.eps)
                           if config.geometry == "outputs" else ParameterGeometry())
