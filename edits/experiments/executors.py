@@ -12,9 +12,10 @@ loads the model and the data on the driver, hands them to :meth:`Executor.share`
 writes every file itself (:mod:`edits.experiments.remote`); the Ray member
 (:mod:`edits.experiments.ray_executor`) is one.
 
-The process pool's workers die with the runner, even on ``kill -9``: each one watches the
-runner's pid (:func:`exit_with`), and the fork server and the resource tracker end by
-themselves once no worker holds their pipes open.
+The process pool dies with the runner, even on ``kill -9``: the fork server and each worker
+ask the kernel for SIGKILL when their parent ends (:mod:`edits.experiments.pool_lifetime`), and
+the resource tracker ends by itself once no process holds its pipe open. (:func:`exit_with`, a
+watchdog thread on a pid, is for processes that are not the runner's descendants.)
 
 This module imports neither torch, Ray nor the trial code at the top, so importing it stays
 cheap.
@@ -26,9 +27,6 @@ import functools
 import logging
 import multiprocessing
 import os
-import select
-import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -176,7 +174,8 @@ class ProcessExecutor(Executor):
     it loads for all its later trials.
     """
 
-    PRELOAD: ClassVar[list[str]] = ["edits.experiments.trial"]
+    # pool_lifetime first: importing it ties the fork server's life to the runner's.
+    PRELOAD: ClassVar[list[str]] = ["edits.experiments.pool_lifetime", "edits.experiments.trial"]
 
     def map_unordered(self, function: Callable[[Item], Result], items: Iterable[Item]
                       ) -> Iterator[Outcome[Item, Result]]:
@@ -188,8 +187,7 @@ class ProcessExecutor(Executor):
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(items)),
                                    mp_context=context,
                                    initializer=_init_worker,
-                                   initargs=(self.threads_per_worker, self.log_level,
-                                             os.getpid()))
+                                   initargs=(self.threads_per_worker, self.log_level))
         try:
             pending: dict[Future[Any], Item] = {pool.submit(function, item): item
                                                 for item in items}
@@ -206,13 +204,15 @@ class ProcessExecutor(Executor):
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _init_worker(threads: int, log_level: int, runner_pid: int) -> None:
+def _init_worker(threads: int, log_level: int) -> None:
     """Runs first in every worker process: its end with the runner, threads, logging, and no
     progress bars."""
     import torch
     import tqdm
 
-    exit_with(runner_pid)
+    from edits.experiments.pool_lifetime import die_with_parent
+
+    die_with_parent()  # the fork server, which itself dies with the runner
 
     # The parent's bar is the only one: the engine's inner bars (forward passes, evaluation)
     # from several workers would garble it. TQDM_DISABLE is read only when tqdm is imported,
@@ -224,42 +224,6 @@ def _init_worker(threads: int, log_level: int, runner_pid: int) -> None:
                         format="%(asctime)s %(levelname)s [%(processName)s] %(name)s: "
                                "%(message)s", datefmt="%H:%M:%S")
 
-
-def exit_with(pid: int, *, poll_seconds: float = 1.0) -> threading.Thread:
-    """End this process (``os._exit``) as soon as process ``pid`` has ended, however it ended.
-
-    A pool worker's parent is the fork server, not the runner, so ``PR_SET_PDEATHSIG`` would
-    fire on the wrong death; and every worker holds the pipes that keep the fork server and the
-    resource tracker alive, so after a ``kill -9`` of the runner nobody would ever exit. A
-    daemon thread waits on a pidfd of the runner (readable when it exits, immune to pid reuse);
-    where pidfds are missing it polls.
-    """
-    try:
-        handle: int | None = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # not Linux >= 5.3, or the runner is already gone
-        handle = None
-
-    def watch() -> None:
-        if handle is not None:
-            select.select([handle], [], [])
-        else:
-            while _alive(pid):
-                time.sleep(poll_seconds)
-        os._exit(1)  # the runner is gone: nobody will read this worker's result
-
-    thread = threading.Thread(target=watch, name=f"exit-with-{pid}", daemon=True)
-    thread.start()
-    return thread
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 from edits.experiments import ray_executor as _ray_executor  # noqa: E402,F401  (registers "ray")

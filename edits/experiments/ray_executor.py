@@ -19,6 +19,7 @@ executor is made, so the registry lists ``ray`` either way.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -41,16 +42,24 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CODE_PACKAGES = ("edits", "editset_helpers", "helpers", "model_classes", "sytorch")
 DEFAULT_MAX_RETRIES = 2
+START_ATTEMPTS = 3
+UV_HOOK_VARIABLE = "RAY_ENABLE_UV_RUN_RUNTIME_ENV"
 
 _FETCHED: dict[str, Any] = {}  # in a worker process: object id -> the shared value, fetched once
 
 
 def import_ray() -> ModuleType:
+    # Ray's own `uv run` support would start every worker through `uv run` with the whole
+    # project folder (data/ included) as its working_dir; the code travels as py_modules here.
+    os.environ.setdefault(UV_HOOK_VARIABLE, "0")
     try:
         import ray
+        from ray._private import ray_constants
     except ImportError:
         raise UserError("--executor ray needs Ray, an optional dependency: run `uv sync "
                         "--extra ray` (or `pip install 'ray>=2.40'`)") from None
+    if os.environ[UV_HOOK_VARIABLE] == "0":  # Ray was imported before the variable was set
+        ray_constants.RAY_ENABLE_UV_RUN_RUNTIME_ENV = False
     return ray
 
 
@@ -75,15 +84,29 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
     if ray.is_initialized():
         return False
     local = {} if address else {"num_cpus": num_cpus, "object_store_memory": object_store_memory,
-                                "include_dashboard": False}
+                                "include_dashboard": False,
+                                # Ray's 60 s for a new worker process to register is too short
+                                # on a loaded machine: the task then fails without running.
+                                "_system_config": {"worker_register_timeout_seconds": 600,
+                                                   "agent_register_timeout_ms": 600_000}}
     with tempfile.TemporaryDirectory(prefix="ray-trials-") as scratch:
-        try:
-            ray.init(address=address, runtime_env=worker_runtime_env(working_dir or scratch),
-                     logging_level=logging.WARNING, log_to_driver=True, **local)
-        except ConnectionError as error:
-            raise UserError(f"cannot join the Ray cluster at {address!r} ({error}); start one "
-                            "with `ray start --head`, or leave out --ray-address for a local "
-                            "instance") from None
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                ray.init(address=address, runtime_env=worker_runtime_env(working_dir or scratch),
+                         logging_level=logging.WARNING, log_to_driver=True, **local)
+                return True
+            except ConnectionError as error:
+                raise UserError(f"cannot join the Ray cluster at {address!r} ({error}); start "
+                                "one with `ray start --head`, or leave out --ray-address for a "
+                                "local instance") from None
+            except Exception as error:  # Ray raises a bare Exception when its node is slow
+                ray.shutdown()
+                if address or attempt == START_ATTEMPTS:
+                    raise UserError(f"could not start Ray ({error})") from None
+                # A local node whose processes start slowly on a busy machine times out at a
+                # fixed 30 s; a second try usually finds the files cached and starts.
+                log.warning("starting Ray failed (%s); trying again (%d of %d)", error,
+                            attempt + 1, START_ATTEMPTS)
     return True
 
 
