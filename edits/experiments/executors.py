@@ -14,8 +14,7 @@ writes every file itself (:mod:`edits.experiments.remote`); the Ray member
 
 The process pool dies with the runner, even on ``kill -9``: the fork server and each worker
 ask the kernel for SIGKILL when their parent ends (:mod:`edits.experiments.pool_lifetime`), and
-the resource tracker ends by itself once no process holds its pipe open. (:func:`exit_with`, a
-watchdog thread on a pid, is for processes that are not the runner's descendants.)
+the resource tracker ends by itself once no process holds its pipe open.
 
 This module imports neither torch, Ray nor the trial code at the top, so importing it stays
 cheap.
