@@ -5,6 +5,8 @@ Examples:
       --repair-set-types misclassified class_homogeneous_incorrect --target-classes 3 5
   uv run python experiment_runner.py --repair-set-sizes 10 50 --param-bound 1 5 --margin 0.5 2
   uv run python experiment_runner.py --repair-set-types confident_wrong closest --workers 2
+  uv run python experiment_runner.py --executor ray                        # local Ray instance
+  uv run python experiment_runner.py --executor ray --ray-address auto     # a running cluster
   uv run python experiment_runner.py --edit-set-sizing-strategy strict --no-save-models
   uv run python experiment_runner.py plot results/experiment_data.csv --output-dir results/plots
 
@@ -86,10 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where verified repaired checkpoints go")
     outputs.add_argument("--no-save-models", action="store_true",
                          help="do not save repaired checkpoints (AlexNet's are ~230 MB each)")
-    outputs.add_argument("--workers", type=positive_int, default=1,
-                         help="trials at once; more than 1 runs a local process pool")
+    outputs.add_argument("--workers", type=positive_int, default=None,
+                         help="trials at once; more than 1 runs a local process pool (default: "
+                              "1; with --executor ray, as many as the cluster's CPUs allow)")
     outputs.add_argument("--executor", choices=sorted(EXECUTORS), default=None,
-                         help="where trials run (default: serial for 1 worker, else process)")
+                         help="where trials run: serial, process (a local pool) or ray (a local "
+                              "instance or a cluster; `uv sync --extra ray`) (default: serial "
+                              "for 1 worker, else process)")
+    outputs.add_argument("--threads-per-trial", type=positive_int, default=None, metavar="T",
+                         help="CPU threads of each trial; Ray reserves as many CPUs per task "
+                              "(default: CPUs / workers locally, 1 on Ray)")
+    outputs.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                         help="join this Ray cluster (implies --executor ray; default: start a "
+                              "local instance)")
     outputs.add_argument("--no-progress", action="store_true", help="no progress bar")
     outputs.add_argument("-v", "--verbose", action="store_true")
 
@@ -160,9 +171,10 @@ def run_command(args: argparse.Namespace) -> int:
                           sizes=args.repair_set_sizes, target_classes=target_classes,
                           param_bounds=repair["param_bound"], margins=repair["margin"])
     executor = make_executor(args.executor, args.workers,
-                             log_level=logging.INFO if args.verbose else logging.WARNING)
-    log.info("%d configurations, %s executor with %d worker(s), rows to %s", len(configs),
-             executor.name, executor.workers, args.output_file)
+                             log_level=logging.INFO if args.verbose else logging.WARNING,
+                             threads_per_trial=args.threads_per_trial, address=args.ray_address)
+    log.info("%d configurations, %s, rows to %s", len(configs), executor.describe(),
+             args.output_file)
     with logging_redirect_tqdm(), ResultLog(args.output_file, COLUMNS) as results:
         summary = run_sweep(configs, results, executor, progress=not args.no_progress)
     print(f"{summary.describe()}\nrows: {args.output_file}")

@@ -74,20 +74,22 @@ def measure(loaded: LoadedModel, test_split: ImageSplit, edit_set: EditSet,
 def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig, *,
                    test_split: ImageSplit, train_split: ImageSplit | None,
                    output: str | Path | None = None, report_path: str | Path | None = None,
-                   force: bool = False, base_test_predictions: torch.Tensor | None = None
-                   ) -> JobResult:
+                   force: bool = False, base_test_predictions: torch.Tensor | None = None,
+                   moment_cache: dict[Any, Any] | None = None) -> JobResult:
     """Measure, repair, verify, measure again, and write the model and report (if paths given).
 
     Output paths are checked before any work, so a refused overwrite costs nothing. The model
     and its report are published as a pair (helpers.file_pairs): the model first, the report
     last, and a pair a killed run left half-written is replaced on the next run.
+    ``moment_cache`` is passed to :func:`~edits.repair.repair` (an in-memory reference cache).
     """
     output, report_path = _check_outputs(output, report_path, force=force)
     started = time.perf_counter()
     before = measure(loaded, test_split, edit_set, base_test_predictions)
     log.info("before: %s", _describe(before))
     result = repair(loaded.model, edit_set.images, edit_set.labels, config,
-                    train_split=train_split, model_path=loaded.path)
+                    train_split=train_split, model_path=loaded.path,
+                    moment_cache=moment_cache)
     log.info("%s", result.message)
     after = None
     if result.model is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,8 +44,13 @@ def reference_order(split: ImageSplit, seed: int) -> torch.Tensor:
 
 
 def second_moment(model: torch.nn.Module, symbolic: SymbolicLinear, split: ImageSplit,
-                  indices: torch.Tensor, *, model_path: Path | None) -> np.ndarray:
-    """G = E[f f^T] over ``indices`` of ``split`` (cached when the model comes from a file)."""
+                  indices: torch.Tensor, *, model_path: Path | None,
+                  moment_cache: dict[Any, Any] | None = None) -> np.ndarray:
+    """G = E[f f^T] over ``indices`` of ``split``.
+
+    Cached in ``moment_cache`` when given (it belongs to one model: the caller keeps one per
+    model), else on disk when the model comes from a file.
+    """
     def compute() -> dict[str, torch.Tensor]:
         moment = np.zeros((symbolic.width, symbolic.width))
         chunk = 1000
@@ -55,6 +61,11 @@ def second_moment(model: torch.nn.Module, symbolic: SymbolicLinear, split: Image
             moment += features.T @ features
         return {"second_moment": torch.from_numpy(moment / len(indices))}
 
+    if moment_cache is not None:
+        key = (symbolic.name, split.dataset, split.split, tuple(indices.tolist()))
+        if key not in moment_cache:
+            moment_cache[key] = compute()["second_moment"].numpy()
+        return moment_cache[key]
     if model_path is None:
         return compute()["second_moment"].numpy()
     fingerprint = source_fingerprint([model_path], "second-moment-v1", symbolic.name,
@@ -65,10 +76,12 @@ def second_moment(model: torch.nn.Module, symbolic: SymbolicLinear, split: Image
 
 def build_reference(model: torch.nn.Module, symbolic: SymbolicLinear, split: ImageSplit, *,
                     reference_size: int, keep_size: int, seed: int,
-                    model_path: Path | None = None, need_moment: bool = True) -> ReferenceData:
+                    model_path: Path | None = None, need_moment: bool = True,
+                    moment_cache: dict[Any, Any] | None = None) -> ReferenceData:
     order = reference_order(split, seed)
     reference = order[:min(reference_size, len(split))]
-    moment = (second_moment(model, symbolic, split, reference, model_path=model_path)
+    moment = (second_moment(model, symbolic, split, reference, model_path=model_path,
+                             moment_cache=moment_cache)
               if need_moment else np.zeros((0, 0)))
     keep = torch.zeros(0, dtype=torch.long)
     batch = None

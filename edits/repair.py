@@ -96,27 +96,30 @@ class RepairResult:
 
 
 def repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: RepairConfig,
-           *, train_split: ImageSplit | None = None, model_path: Path | None = None
-           ) -> RepairResult:
+           *, train_split: ImageSplit | None = None, model_path: Path | None = None,
+           moment_cache: dict[Any, Any] | None = None) -> RepairResult:
     """Find the smallest change (in ``config.norm`` and ``config.geometry``) of one Linear
     layer that classifies every image correctly by ``config.margin``, and verify it.
 
     ``images`` are float (N, C, H, W) in [0, 1]; ``labels`` (N,) the classes they must get.
-    ``train_split`` supplies the reference sample and the keep set. The symbolic layer and the
-    solvers work on the CPU, so a model on a GPU is repaired as a CPU copy. sytorch's own
+    ``train_split`` supplies the reference sample and the keep set. The reference's second
+    moment is cached on disk by ``model_path``, or in ``moment_cache`` when one is given (a
+    worker that has the model but not its file). The symbolic layer and the solvers work on
+    the CPU, so a model on a GPU is repaired as a CPU copy. sytorch's own
     :class:`~sytorch.errors.SytorchError` becomes a :class:`UserError` here, at the boundary.
     """
     if model_device(model).type != "cpu":
         model = copy.deepcopy(model).cpu()
     try:
         return _repair(model, images.cpu(), labels.cpu(), config, train_split=train_split,
-                       model_path=model_path)
+                       model_path=model_path, moment_cache=moment_cache)
     except SytorchError as error:
         raise UserError(str(error)) from None
 
 
 def _repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: RepairConfig,
-            *, train_split: ImageSplit | None, model_path: Path | None) -> RepairResult:
+            *, train_split: ImageSplit | None, model_path: Path | None,
+            moment_cache: dict[Any, Any] | None) -> RepairResult:
     config.validate()
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -143,7 +146,7 @@ def _repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
         reference = build_reference(model, symbolic, train_split,
                                     reference_size=config.reference_size,
                                     keep_size=config.keep_set, seed=config.seed,
-                                    model_path=model_path,
+                                    model_path=model_path, moment_cache=moment_cache,
                                     need_moment=config.geometry == "outputs")
     geometry: Geometry = (OutputGeometry(reference.second_moment, config.eps)
                           if config.geometry == "outputs" else ParameterGeometry())

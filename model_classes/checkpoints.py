@@ -107,12 +107,17 @@ def save_checkpoint(model: nn.Module, path: str | Path, metadata: ModelMetadata,
                     force: bool = False) -> Path:
     """Write model weights and metadata atomically; refuse to overwrite unless ``force``."""
     path = check_writable(path, force=force)
+    atomic_torch_save(checkpoint_payload(model, metadata), path)
+    return path
+
+
+def checkpoint_payload(model: nn.Module, metadata: ModelMetadata) -> dict[str, Any]:
+    """What a checkpoint file holds, as plain tensors and dicts: a remote worker returns this
+    and the driver writes it (``atomic_torch_save``), so the file is the same either way."""
     if not metadata.created:
         metadata.created = datetime.now(UTC).isoformat(timespec="seconds")
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    atomic_torch_save({"format": FORMAT, "state_dict": state, "metadata": metadata.to_dict()},
-                      path)
-    return path
+    return {"format": FORMAT, "state_dict": state, "metadata": metadata.to_dict()}
 
 
 def load_checkpoint(path: str | Path, *, class_names: list[str] | None = None,

@@ -1,37 +1,23 @@
-"""Where trials run: one small base class, a registry by name, serial and process-pool members.
+"""Where trials run: one small base class, a registry by name, serial, process-pool and Ray.
 
-An executor gets a top-level function and a list of picklable items and yields an
-:class:`Outcome` per item *as it finishes* (in any order); the caller, never a worker, writes
-the rows. A trial that raises comes back as an outcome with ``error`` set, so one crash does not
-stop the others.
+An executor gets a top-level function and picklable items and yields an :class:`Outcome` per
+item *as it finishes* (in any order); the caller, never a worker, writes the rows. A trial that
+raises comes back as an outcome with ``error`` set, so one crash does not stop the others.
 
-Adding an executor (Ray, Slurm, Dask) touches neither the trials nor the sweep: subclass
+Adding an executor (Slurm, Dask) touches neither the trials nor the sweep: subclass
 :class:`Executor`, decorate it with ``@register_executor("name")``, and import its module where
-the runner looks (the end of this file), so ``--executor name`` appears in the CLI. A Ray
-executor is about this much (``pip install ray``; the data root, the edit-set and the model
-folders must be on a file system the workers share, or on every node at the same path)::
+the runner looks (the end of this file), so ``--executor name`` appears in the CLI. An executor
+whose workers may share no file system with the driver sets ``ships_inputs``: the sweep then
+loads the model and the data on the driver, hands them to :meth:`Executor.share` once, and
+writes every file itself (:mod:`edits.experiments.remote`); the Ray member
+(:mod:`edits.experiments.ray_executor`) is one.
 
-    @register_executor("ray")
-    class RayExecutor(Executor):
-        # Each trial is a Ray task on any node of the cluster that ray.init joins.
-        def map_unordered(self, function, items):
-            import ray
+The process pool dies with the runner, even on ``kill -9``: the fork server and each worker
+ask the kernel for SIGKILL when their parent ends (:mod:`edits.experiments.pool_lifetime`), and
+the resource tracker ends by itself once no process holds its pipe open.
 
-            ray.init(address="auto", ignore_reinit_error=True)
-            task = ray.remote(num_cpus=self.threads_per_worker)(function)
-            pending = {task.remote(item): item for item in items}
-            while pending:
-                (ready,), _ = ray.wait(list(pending), num_returns=1)
-                item = pending.pop(ready)
-                try:
-                    yield Outcome(item, result=ray.get(ready))
-                except Exception as error:  # Ray re-raises the task's own exception type
-                    yield Outcome(item, error=error)
-
-A Ray worker process keeps its imported modules between tasks, so the trial's per-process
-model cache (:func:`edits.experiments.trial.load_workspace`) works there as it does here.
-
-This module imports neither torch nor the trial code at the top, so importing it stays cheap.
+This module imports neither torch, Ray nor the trial code at the top, so importing it stays
+cheap.
 """
 
 from __future__ import annotations
@@ -41,7 +27,7 @@ import logging
 import multiprocessing
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
@@ -50,6 +36,7 @@ from helpers.errors import UserError
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+Value = TypeVar("Value")
 
 log = logging.getLogger(__name__)
 
@@ -63,26 +50,62 @@ class Outcome(Generic[Item, Result]):
     error: BaseException | None = None
 
 
+class Shared(Generic[Value]):
+    """A value that every task of a sweep reads (the model, the data): :meth:`get` returns it.
+
+    Local executors hand the object itself around; an executor with ``ships_inputs`` puts it in
+    its store once and returns a handle whose ``get`` fetches it (once per worker process).
+    """
+
+    def __init__(self, value: Value) -> None:
+        self._value = value
+
+    def get(self) -> Value:
+        return self._value
+
+
 class Executor(ABC):
     """Runs ``function(item)`` for every item, independently, and yields outcomes as they land.
 
-    ``workers`` is how many run at once; ``threads_per_worker`` how many CPU threads each may
-    use (torch's intra-op threads), so workers x threads does not oversubscribe the machine.
+    ``workers`` is how many run at once (``None``: the executor's own default);
+    ``threads_per_trial`` how many CPU threads each may use (torch's intra-op threads), so
+    workers x threads does not oversubscribe the machine.
     """
 
     name: ClassVar[str] = ""
+    ships_inputs: ClassVar[bool] = False  # workers may share no file system with the driver
 
-    def __init__(self, workers: int = 1, *, log_level: int = logging.WARNING) -> None:
-        if workers < 1:
+    def __init__(self, workers: int | None = None, *, log_level: int = logging.WARNING,
+                 threads_per_trial: int | None = None, address: str | None = None) -> None:
+        if workers is not None and workers < 1:
             raise UserError(f"--workers must be at least 1, got {workers}")
-        self.workers = workers
+        if threads_per_trial is not None and threads_per_trial < 1:
+            raise UserError(f"--threads-per-trial must be at least 1, got {threads_per_trial}")
+        if address is not None:
+            raise UserError(f"--ray-address applies to --executor ray, not {self.name}")
+        self.workers = workers or 1
         self.log_level = log_level
-        self.threads_per_worker = max(1, available_cpus() // workers)
+        self.threads_per_worker = threads_per_trial or max(1, available_cpus() // self.workers)
 
     @abstractmethod
-    def map_unordered(self, function: Callable[[Item], Result], items: Sequence[Item]
+    def map_unordered(self, function: Callable[[Item], Result], items: Iterable[Item]
                       ) -> Iterator[Outcome[Item, Result]]:
-        """Yield one :class:`Outcome` per item, in completion order."""
+        """Yield one :class:`Outcome` per item, in completion order.
+
+        ``items`` may be a lazy iterable: an executor takes the next item only when it can
+        start it.
+        """
+
+    def share(self, value: Value) -> Shared[Value]:
+        """Make ``value`` readable by every task (see :class:`Shared`)."""
+        return Shared(value)
+
+    def progress_fields(self) -> dict[str, Any]:
+        """Extra fields for the driver's progress bar (the cluster's CPUs, trials running)."""
+        return {}
+
+    def describe(self) -> str:
+        return f"{self.name} executor with {self.workers} worker(s)"
 
 
 EXECUTORS: dict[str, type[Executor]] = {}
@@ -96,13 +119,19 @@ def register_executor(name: str) -> Callable[[type[Executor]], type[Executor]]:
     return decorate
 
 
-def make_executor(name: str | None, workers: int, *, log_level: int = logging.WARNING
-                  ) -> Executor:
-    """``name=None`` picks ``serial`` for one worker and ``process`` for more."""
-    name = name or ("serial" if workers == 1 else "process")
+def make_executor(name: str | None, workers: int | None = None, *,
+                  log_level: int = logging.WARNING, threads_per_trial: int | None = None,
+                  address: str | None = None) -> Executor:
+    """``name=None`` picks ``serial`` for one worker (or none given) and ``process`` for more.
+
+    ``address`` (a Ray cluster's ``auto`` or ``HOST:PORT``) is for the ``ray`` executor only.
+    """
+    name = name or ("ray" if address is not None
+                    else "serial" if workers in (None, 1) else "process")
     if name not in EXECUTORS:
         raise UserError(f"unknown executor {name!r}; use one of {', '.join(sorted(EXECUTORS))}")
-    return EXECUTORS[name](workers, log_level=log_level)
+    return EXECUTORS[name](workers, log_level=log_level, threads_per_trial=threads_per_trial,
+                           address=address)
 
 
 def available_cpus() -> int:
@@ -117,13 +146,13 @@ def available_cpus() -> int:
 class SerialExecutor(Executor):
     """In this process, one item after another: the simplest, and the easiest to debug."""
 
-    def __init__(self, workers: int = 1, *, log_level: int = logging.WARNING) -> None:
-        if workers != 1:
+    def __init__(self, workers: int | None = None, **options: Any) -> None:
+        if workers not in (None, 1):
             raise UserError(f"the serial executor runs one trial at a time; got --workers "
                             f"{workers} (use --executor process)")
-        super().__init__(1, log_level=log_level)
+        super().__init__(1, **options)
 
-    def map_unordered(self, function: Callable[[Item], Result], items: Sequence[Item]
+    def map_unordered(self, function: Callable[[Item], Result], items: Iterable[Item]
                       ) -> Iterator[Outcome[Item, Result]]:
         for item in items:
             try:
@@ -144,10 +173,12 @@ class ProcessExecutor(Executor):
     it loads for all its later trials.
     """
 
-    PRELOAD: ClassVar[list[str]] = ["edits.experiments.trial"]
+    # pool_lifetime first: importing it ties the fork server's life to the runner's.
+    PRELOAD: ClassVar[list[str]] = ["edits.experiments.pool_lifetime", "edits.experiments.trial"]
 
-    def map_unordered(self, function: Callable[[Item], Result], items: Sequence[Item]
+    def map_unordered(self, function: Callable[[Item], Result], items: Iterable[Item]
                       ) -> Iterator[Outcome[Item, Result]]:
+        items = list(items)
         if not items:
             return
         context = multiprocessing.get_context("forkserver")
@@ -173,9 +204,14 @@ class ProcessExecutor(Executor):
 
 
 def _init_worker(threads: int, log_level: int) -> None:
-    """Runs first in every worker process: threads, logging, and no progress bars."""
+    """Runs first in every worker process: its end with the runner, threads, logging, and no
+    progress bars."""
     import torch
     import tqdm
+
+    from edits.experiments.pool_lifetime import die_with_parent
+
+    die_with_parent()  # the fork server, which itself dies with the runner
 
     # The parent's bar is the only one: the engine's inner bars (forward passes, evaluation)
     # from several workers would garble it. TQDM_DISABLE is read only when tqdm is imported,
@@ -186,3 +222,7 @@ def _init_worker(threads: int, log_level: int) -> None:
     logging.basicConfig(level=log_level,
                         format="%(asctime)s %(levelname)s [%(processName)s] %(name)s: "
                                "%(message)s", datefmt="%H:%M:%S")
+
+
+
+from edits.experiments import ray_executor as _ray_executor  # noqa: E402,F401  (registers "ray")

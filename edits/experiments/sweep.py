@@ -5,6 +5,10 @@ Only this process writes the CSV, one row per finished trial, in completion orde
 memory) writes no row: it is logged with its traceback and counted, and the next run retries
 it. A :class:`~edits.experiments.trial.WorkspaceError` stops the sweep at once: if the model
 or the data cannot be loaded, no configuration can run.
+
+An executor whose workers share no file system with this process (``ships_inputs``, Ray) gets
+the model and the data from here and gives the models back (:mod:`edits.experiments.remote`);
+the rows are the same.
 """
 
 from __future__ import annotations
@@ -20,6 +24,12 @@ from tqdm import tqdm
 from edits.experiments.csv_log import ResultLog
 from edits.experiments.executors import Executor
 from edits.experiments.grid import TrialConfig
+from edits.experiments.remote import (
+    RemoteResult,
+    RemoteTrial,
+    compute_remote_trial,
+    remote_outcomes,
+)
 from edits.experiments.trial import Row, WorkspaceError, run_trial
 
 log = logging.getLogger(__name__)
@@ -58,11 +68,13 @@ def pending(configs: Sequence[TrialConfig], completed_ids: set[str]) -> list[Tri
 
 
 def run_sweep(configs: Sequence[TrialConfig], results: ResultLog, executor: Executor, *,
-              trial: Callable[[TrialConfig], Row] = run_trial, progress: bool = True
-              ) -> SweepSummary:
+              trial: Callable[[TrialConfig], Row] = run_trial,
+              remote_trial: Callable[[RemoteTrial], RemoteResult] = compute_remote_trial,
+              progress: bool = True) -> SweepSummary:
     """Run every configuration of ``configs`` that ``results`` has no row for yet.
 
-    ``trial`` must be a top-level function (a process pool pickles it by name).
+    ``trial`` (local executors) and ``remote_trial`` (executors that ship their inputs) must be
+    top-level functions: a process pool pickles them by name.
     """
     todo = pending(configs, results.completed_ids)
     summary = SweepSummary(len(configs), len(configs) - len(todo))
@@ -71,7 +83,11 @@ def run_sweep(configs: Sequence[TrialConfig], results: ResultLog, executor: Exec
                  results.path, summary.already_done, len(configs), len(todo))
     bar = tqdm(total=len(configs), initial=summary.already_done, desc="repairs", unit="config",
                disable=not progress, dynamic_ncols=True)
-    with bar, contextlib.closing(executor.map_unordered(trial, todo)) as outcomes:
+    if executor.ships_inputs:
+        runs = remote_outcomes(todo, executor, compute=remote_trial)
+    else:
+        runs = executor.map_unordered(trial, todo)
+    with bar, contextlib.closing(runs) as outcomes:
         for outcome in outcomes:
             config = outcome.item
             if outcome.error is not None:
@@ -88,8 +104,8 @@ def run_sweep(configs: Sequence[TrialConfig], results: ResultLog, executor: Exec
                 summary.repaired += bool(row["repair_successful"])
                 log.info("%s: %s", config.label, describe_row(row))
             bar.update(1)
-            bar.set_postfix(repaired=summary.repaired, failed=summary.failed,
-                            crashed=len(summary.crashed))
+            bar.set_postfix(**executor.progress_fields(), repaired=summary.repaired,
+                            failed=summary.failed, crashed=len(summary.crashed))
     return summary
 
 

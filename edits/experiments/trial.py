@@ -58,6 +58,9 @@ class Workspace:
     source: Source
     train_split: ImageSplit
     fingerprint: str  # of the weights file and the test split: names the edit-set folder
+    # Reference second moments kept in memory instead of the on-disk cache (which is keyed by
+    # the weights file): set where that file does not exist, on a remote worker.
+    moment_cache: dict[Any, Any] | None = None
 
 
 @functools.lru_cache(maxsize=2)
@@ -80,34 +83,62 @@ def load_workspace(weights: str, dataset: str, data_root: str, device: str = "au
 
 def run_trial(config: TrialConfig) -> Row:
     """Run one configuration of a sweep and return its CSV row (see the module docstring)."""
-    row = _identity_row(config)
     workspace = load_workspace(config.weights, config.dataset, config.data_root, config.device)
+    row, edit_set = prepare_trial(config, workspace)
+    if edit_set is None:
+        return row
+    row, _ = repair_trial(config, workspace, row, edit_set,
+                          output=repaired_model_file(config, workspace))
+    return row
+
+
+def prepare_trial(config: TrialConfig, workspace: Workspace) -> tuple[Row, EditSet | None]:
+    """The row's identity, the resolved layer and the edit set (made or reused on disk).
+
+    ``None`` for the edit set means the row is already final: a failure found before any
+    repair (no image meets the criterion, too few for strict sizing, a bad layer name).
+    """
+    row = _identity_row(config)
     row["baseline_accuracy_test_set"] = workspace.source.predictions.accuracy
     try:
         # The resolved name (classifier.6, not "last") in every row, repaired or not.
         row["layer"] = choose_layer(workspace.source.loaded.model, config.layer)
         edit_set = obtain_edit_set(config, workspace)
-        row["actual_repair_set_size"] = 0 if edit_set is None else len(edit_set)
-        if edit_set is None:
-            return _failed(row, "empty_edit_set", f"no image of {workspace.source.split.dataset}"
-                           f"/test meets the criterion of {config.set_label}")
-        row["edit_set_path"] = str(edit_set.path)
-        if config.sizing == "strict" and len(edit_set) < config.requested_size:
-            return _failed(row, "size_shortfall",
-                           f"only {len(edit_set)} images meet the criterion but "
-                           f"{config.requested_size} were requested (strict sizing)")
+    except UserError as error:  # this configuration cannot be repaired as asked
+        return _failed(row, "error", str(error)), None
+    row["actual_repair_set_size"] = 0 if edit_set is None else len(edit_set)
+    if edit_set is None:
+        return _failed(row, "empty_edit_set", f"no image of {workspace.source.split.dataset}"
+                       f"/test meets the criterion of {config.set_label}"), None
+    row["edit_set_path"] = str(edit_set.path)
+    if config.sizing == "strict" and len(edit_set) < config.requested_size:
+        return _failed(row, "size_shortfall",
+                       f"only {len(edit_set)} images meet the criterion but "
+                       f"{config.requested_size} were requested (strict sizing)"), None
+    return row, edit_set
+
+
+def repair_trial(config: TrialConfig, workspace: Workspace, row: Row, edit_set: EditSet, *,
+                 output: Path | None) -> tuple[Row, JobResult | None]:
+    """Repair, evaluate before and after, and finish ``row``; save the model to ``output``.
+
+    Reads no file when ``output`` is None and the workspace carries its own reference cache
+    (:attr:`Workspace.moment_cache`): a remote worker runs exactly this.
+    """
+    try:
         job = run_repair_job(workspace.source.loaded, edit_set, config.repair_config(),
                              test_split=workspace.source.split,
                              train_split=workspace.train_split,
-                             output=repaired_model_file(config, workspace),
+                             output=output,
                              # The file is named by the experiment id in the sweep's own
                              # folder: an existing one is a leftover of this very row from a
                              # run killed before the row was written, so it is replaced.
                              force=True,
-                             base_test_predictions=workspace.source.predictions.predicted)
+                             base_test_predictions=workspace.source.predictions.predicted,
+                             moment_cache=workspace.moment_cache)
     except UserError as error:  # this configuration cannot be repaired as asked
-        return _failed(row, "error", str(error))
-    return _finished(row, job)
+        return _failed(row, "error", str(error)), None
+    return _finished(row, job), job
 
 
 def edit_set_file(config: TrialConfig, workspace: Workspace) -> Path:
