@@ -149,6 +149,10 @@ def run_command(args: argparse.Namespace) -> int:
     from helpers.devices import resolve_device
     from helpers.errors import NotFoundError
 
+    # Flag combinations first (cheap; Ray itself starts only when the sweep does).
+    executor = make_executor(args.executor, args.workers,
+                             log_level=logging.INFO if args.verbose else logging.WARNING,
+                             threads_per_trial=args.threads_per_trial, address=args.ray_address)
     if not Path(args.weights).is_file():
         raise NotFoundError(f"model weights {args.weights} not found; train one with `uv run "
                             "python train.py` or pass --weights PATH")
@@ -170,9 +174,6 @@ def run_command(args: argparse.Namespace) -> int:
     configs = expand_grid(template, set_types=args.repair_set_types,
                           sizes=args.repair_set_sizes, target_classes=target_classes,
                           param_bounds=repair["param_bound"], margins=repair["margin"])
-    executor = make_executor(args.executor, args.workers,
-                             log_level=logging.INFO if args.verbose else logging.WARNING,
-                             threads_per_trial=args.threads_per_trial, address=args.ray_address)
     log.info("%d configurations, %s, rows to %s", len(configs), executor.describe(),
              args.output_file)
     with logging_redirect_tqdm(), ResultLog(args.output_file, COLUMNS) as results:

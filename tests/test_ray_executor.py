@@ -26,9 +26,9 @@ from edits.experiments.ray_executor import RayExecutor, connect  # noqa: E402
 from edits.experiments.remote import RemoteTrial, compute_remote_trial  # noqa: E402
 from edits.experiments.sweep import run_sweep  # noqa: E402
 from experiment_runner import main  # noqa: E402
-from helpers.checkpoints import load_checkpoint  # noqa: E402
 from helpers.datasets import load_split  # noqa: E402
 from helpers.inference import predict_labels  # noqa: E402
+from model_classes.checkpoints import load_checkpoint  # noqa: E402
 
 GRID = ["--repair-set-sizes", "5", "10",
         "--repair-set-types", "misclassified", "class_homogeneous_incorrect",

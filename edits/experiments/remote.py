@@ -33,7 +33,7 @@ from edits.experiments.trial import (
 from edits.job import repaired_metadata
 from editset_helpers.io import EditSet
 from helpers.atomic_io import atomic_torch_save, check_writable
-from helpers.checkpoints import checkpoint_payload
+from model_classes.checkpoints import checkpoint_payload
 
 log = logging.getLogger(__name__)
 
