@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +59,20 @@ class NpzBatchSet:
             yield offset, images, labels
             offset += len(labels)
 
+    @property
+    def total_bytes(self) -> int:
+        """Size of the split's files on disk: decides whether a whole-split cache is sensible."""
+        return sum(path.stat().st_size for path in self.files)
+
+    def describe_classes(self, classes: list[int], limit: int = 5) -> str:
+        """``"999 'zebra'"``-style names for messages, the first ``limit`` of them."""
+        def one(c: int) -> str:
+            name = self.class_names[c] if c < len(self.class_names) else None
+            return f"{c} {name!r}" if name else str(c)
+
+        shown = ", ".join(one(c) for c in classes[:limit])
+        return shown + (f" and {len(classes) - limit} more" if len(classes) > limit else "")
+
     def read_all(self) -> dict[str, torch.Tensor]:
         from tqdm import tqdm
 
@@ -68,11 +83,13 @@ class NpzBatchSet:
             images.append(batch_images)
             labels.append(batch_labels)
         all_labels = torch.cat(labels)
-        found = int(torch.unique(all_labels).numel())
+        present = torch.unique(all_labels).tolist()
         expected = self.expected_num_classes
-        if expected is not None and found != expected:
-            raise UserError(f"{self.root} ({self.split}) holds {found} distinct classes but "
-                            f"{expected} are expected; are batch files missing?")
+        if expected is not None and len(present) != expected:
+            raise UserError(f"{self.root} ({self.split}) holds {len(present)} distinct classes "
+                            f"but {expected} are expected (missing: "
+                            f"{self.describe_classes(sorted(set(range(expected)) - set(present)))}"
+                            "); are batch files missing?")
         if not self.class_names:
             self.class_names = [f"class_{i}" for i in range(int(all_labels.max()) + 1)]
         return {"images": torch.cat(images), "labels": all_labels}
@@ -109,16 +126,20 @@ def find_batch_files(root: Path, split: str) -> list[Path]:
     return [numbered[n] for n in numbers]
 
 
-def read_batch_file(path: Path, expected_num_classes: int | None) -> tuple[torch.Tensor,
-                                                                          torch.Tensor]:
-    """Decode one file: channel-planar rows to (n, 3, H, W), 1-based labels to 0-based."""
+def read_batch_file(path: Path, expected_num_classes: int | None, *,
+                    rows: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode one file: channel-planar rows to (n, 3, H, W), 1-based labels to 0-based.
+
+    ``rows`` (positions in the file) keeps only those images, in that order: a streaming
+    reader holds the file's pixels once while it copies out the few it needs.
+    """
     try:
         with np.load(path, allow_pickle=False) as archive:
             if "data" not in archive or "labels" not in archive:
                 raise UserError(f"{path} lacks a 'data' or 'labels' array")
+            labels = _checked_labels(path, archive["labels"], expected_num_classes)
             data = np.asarray(archive["data"])
-            labels = np.asarray(archive["labels"]).astype(np.int64).reshape(-1)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise UserError(f"{path} is not a readable .npz file ({error})") from None
     if data.ndim != 2 or len(data) != len(labels):
         raise UserError(f"{path}: 'data' must be (N, 3*H*W) with one label per row, got "
@@ -126,14 +147,36 @@ def read_batch_file(path: Path, expected_num_classes: int | None) -> tuple[torch
     side = math.isqrt(data.shape[1] // 3)
     if 3 * side * side != data.shape[1]:
         raise UserError(f"{path}: rows of {data.shape[1]} values are not 3*H*H pixels")
+    if rows is not None:
+        data, labels = data[rows], labels[rows]  # fancy indexing copies only the chosen rows
+    # np.load hands back a fresh, writable array: torch can share it without another copy
+    images = torch.from_numpy(np.ascontiguousarray(data.astype(np.uint8, copy=False))
+                              .reshape(-1, 3, side, side))
+    return images, torch.from_numpy(labels - 1)
+
+
+def read_batch_labels(path: Path, expected_num_classes: int | None) -> np.ndarray:
+    """Only the 0-based labels of one file: an ``.npz`` member is read on access, so the
+    pixels stay on disk (a class-balanced draw looks at labels first)."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "data" not in archive or "labels" not in archive:
+                raise UserError(f"{path} lacks a 'data' or 'labels' array")
+            return _checked_labels(path, archive["labels"], expected_num_classes) - 1
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise UserError(f"{path} is not a readable .npz file ({error})") from None
+
+
+def _checked_labels(path: Path, raw: np.ndarray, expected_num_classes: int | None) -> np.ndarray:
+    """1-based labels as int64, refused when 0 appears or one exceeds the class count."""
+    labels = np.asarray(raw).astype(np.int64).reshape(-1)
     if len(labels) and labels.min() < 1:
         raise UserError(f"{path} has label {labels.min()}; NPZ batch labels must be 1-based "
                         "(1..num_classes)")
     if expected_num_classes is not None and len(labels) and labels.max() > expected_num_classes:
         raise UserError(f"{path} has label {labels.max()} but only {expected_num_classes} classes "
                         "exist (labels are 1-based)")
-    images = torch.from_numpy(data.astype(np.uint8, copy=False).reshape(-1, 3, side, side).copy())
-    return images, torch.from_numpy(labels - 1)
+    return labels
 
 
 def read_class_names(root: Path) -> list[str]:
