@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 import torch
 
-import extract_activations
 import export_npz_dataset
+import extract_activations
 import process_embeddings
 from activations.embedding import EmbeddingSettings, embed
 from activations.layers import penultimate_layer, resolve_layers
@@ -178,8 +178,7 @@ def test_bad_input_is_one_line_and_exit_2(extra, fragments, tiny_cifar_root, tin
                                           tmp_path, capsys):
     code = run_main(extract_activations.main,
                     extract_args(tiny_cifar_root, tiny_model_path, tmp_path / "a", *extra))
-    out, err = capsys.readouterr()
-    one_line_error(code, err, *fragments)
+    one_line_error(code, capsys.readouterr().err, *fragments)
     assert not (tmp_path / "a" / "x").exists()
 
 
@@ -268,7 +267,7 @@ def test_export_to_npz_batches_reads_back_identically_and_feeds_a_streamed_extra
         assert torch.equal(original.labels, back.labels)
         assert back.class_names == original.class_names
 
-    with pytest.raises(UserError, match="already holds 13 .npz files"):
+    with pytest.raises(UserError, match=r"already holds 13 \.npz files"):
         export_npz_dataset.main(["--dataset", "cifar10", "--data-root", str(tiny_cifar_root),
                                  "--out", str(out)])
 

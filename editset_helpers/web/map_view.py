@@ -254,7 +254,7 @@ def _repaired_predictions(activation_set: ActivationSet) -> np.ndarray | None:
         return None
 
     def run() -> np.ndarray:
-        images = torch.from_numpy(np.ascontiguousarray(activation_set.images()))
+        images = torch.from_numpy(np.array(activation_set.images()))  # a writable copy
         logits = predict_logits(repaired.model, images, batch_size=250,
                                 progress=f"repaired model on {activation_set.name}")
         return logits.argmax(dim=1).numpy()
