@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from activations.embedding import EmbeddingSettings, embed  # noqa: E402
-from helpers.atomic_io import atomic_write_json  # noqa: E402
-from helpers.provenance import peak_memory_mb, provenance  # noqa: E402
+from activations.embedding import EmbeddingSettings, embed
+from helpers.atomic_io import atomic_write_json
+from helpers.provenance import peak_memory_mb, provenance
 
 
 def synthetic_activations(n: int, width: int, classes: int, seed: int) -> np.ndarray:
