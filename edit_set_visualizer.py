@@ -38,7 +38,8 @@ examples:
   # another folder, reachable from other machines on port 8080 (no authentication!)
   uv run python edit_set_visualizer.py --edit-sets-dir results/sets --host 0.0.0.0 --port 8080
 
-The page is at the printed URL; the JSON API starts at /api/sets.
+The page is at the printed URL; the JSON API starts at /api/sets; the embedding map of
+activation sets (extract_activations.py, process_embeddings.py) is at /map?name=NAME.
 """
 
 
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repaired", type=Path, default=None,
                         help="repaired model checkpoint, compared with the base model per image")
     add_device_argument(parser)
+    parser.add_argument("--activations-dir", type=Path, default=Path("data/activations"),
+                        help="folder of activation sets for the embedding map at /map")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on; 0.0.0.0 exposes the page to the network")
     parser.add_argument("--port", type=integer_type(0, 65535, name="port"), default=5000,
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if weights is None and DEFAULT_WEIGHTS.exists():
         weights = DEFAULT_WEIGHTS
     app = create_app(args.edit_sets_dir, weights=weights, repaired=args.repaired,
-                     device=args.device)
+                     device=args.device, activations_dir=args.activations_dir)
     if weights is None:
         log.warning(NO_MODEL_NOTE)
     catalog = app.extensions["edit_set_visualizer"].catalog

@@ -296,3 +296,23 @@ def add_device_argument(parser: argparse.ArgumentParser | argparse._ArgumentGrou
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where the model runs: auto takes CUDA, then Apple MPS, then the "
                              "CPU; the LP/QP solvers always run on the CPU")
+
+
+def hyphenate_flags(argv: list[str]) -> list[str]:
+    """``--num_samples 5`` -> ``--num-samples 5``: both spellings of a long flag are accepted.
+
+    The older scripts users port from spelled flags with underscores; argparse knows one
+    spelling per declaration, and declaring every flag twice doubles every help line. Only the
+    flag name is touched (``--name=a_b`` keeps its value), and nothing after ``--``.
+    """
+    out, passthrough = [], False
+    for arg in argv:
+        if passthrough or arg == "--":
+            passthrough = True
+            out.append(arg)
+        elif arg.startswith("--") and not arg.startswith("---"):
+            flag, eq, value = arg.partition("=")
+            out.append(flag.replace("_", "-") + eq + value)
+        else:
+            out.append(arg)
+    return out

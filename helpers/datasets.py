@@ -279,14 +279,42 @@ def load_npz(argument: str, split: str, _data_root: Path, _download: bool) -> Im
     from helpers.npz_batches import NpzBatchSet
 
     batch_set = NpzBatchSet(Path(argument), split)
-    fingerprint = source_fingerprint(batch_set.files, "npz-v1", split)
-    name = f"npz-{Path(argument).resolve().name}-{split}"
-    tensors = cached_tensors(name, fingerprint, batch_set.read_all)
+    if batch_set.total_bytes > npz_cache_limit():
+        # a second on-disk copy of an ImageNet-sized split is not worth its gigabytes; large
+        # sets are meant to be drawn from with helpers.npz_stream instead of loaded whole
+        log.info("%s (%s) is %.1f GB: read without the whole-split cache", argument, split,
+                 batch_set.total_bytes / 1e9)
+        tensors = batch_set.read_all()
+    else:
+        fingerprint = source_fingerprint(batch_set.files, "npz-v1", split)
+        name = f"npz-{Path(argument).resolve().name}-{split}"
+        tensors = cached_tensors(name, fingerprint, batch_set.read_all)
     # read_all names unnamed classes, but a cache hit skips it: name them from the labels here.
     labels = tensors["labels"]
     class_names = batch_set.class_names or [
         f"class_{i}" for i in range(int(labels.max()) + 1 if len(labels) else 0)]
     return ImageSplit(f"npz:{argument}", split, tensors["images"], tensors["labels"], class_names)
+
+
+NPZ_CACHE_LIMIT_BYTES = 2 * 1024**3
+
+
+def npz_cache_limit() -> int:
+    """Largest NPZ split (bytes on disk) kept in the decoded-tensor cache.
+
+    ``$ALEXNET_REPAIR_NPZ_CACHE_LIMIT`` overrides the default of 2 GiB (CIFAR-sized sets are far
+    below it, ImageNet64's 16 GB training split far above).
+    """
+    import os
+
+    raw = os.environ.get("ALEXNET_REPAIR_NPZ_CACHE_LIMIT")
+    if raw is None:
+        return NPZ_CACHE_LIMIT_BYTES
+    try:
+        return int(raw)
+    except ValueError:
+        raise UserError(f"ALEXNET_REPAIR_NPZ_CACHE_LIMIT must be a number of bytes, got "
+                        f"{raw!r}") from None
 
 
 LOADERS: dict[str, Loader] = {

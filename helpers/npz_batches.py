@@ -65,6 +65,20 @@ class NpzBatchSet:
             yield offset, images, labels
             offset += len(labels)
 
+    @property
+    def total_bytes(self) -> int:
+        """Size of the split's files on disk: decides whether a whole-split cache is sensible."""
+        return sum(path.stat().st_size for path in self.files)
+
+    def describe_classes(self, classes: list[int], limit: int = 5) -> str:
+        """``"999 'zebra'"``-style names for messages, the first ``limit`` of them."""
+        def one(c: int) -> str:
+            name = self.class_names[c] if c < len(self.class_names) else None
+            return f"{c} {name!r}" if name else str(c)
+
+        shown = ", ".join(one(c) for c in classes[:limit])
+        return shown + (f" and {len(classes) - limit} more" if len(classes) > limit else "")
+
     def read_all(self) -> dict[str, torch.Tensor]:
         from tqdm import tqdm
 
@@ -75,11 +89,13 @@ class NpzBatchSet:
             images.append(batch_images)
             labels.append(batch_labels)
         all_labels = torch.cat(labels)
-        found = int(torch.unique(all_labels).numel())
+        present = torch.unique(all_labels).tolist()
         expected = self.expected_num_classes
-        if expected is not None and found != expected:
-            raise UserError(f"{self.root} ({self.split}) holds {found} distinct classes but "
-                            f"{expected} are expected; are batch files missing?")
+        if expected is not None and len(present) != expected:
+            raise UserError(f"{self.root} ({self.split}) holds {len(present)} distinct classes "
+                            f"but {expected} are expected (missing: "
+                            f"{self.describe_classes(sorted(set(range(expected)) - set(present)))}"
+                            "); are batch files missing?")
         if not self.class_names:
             self.class_names = [f"class_{i}" for i in range(int(all_labels.max()) + 1)]
         return {"images": torch.cat(images), "labels": all_labels}
@@ -116,9 +132,13 @@ def find_batch_files(root: Path, split: str) -> list[Path]:
     return [numbered[n] for n in numbers]
 
 
-def read_batch_file(path: Path, expected_num_classes: int | None) -> tuple[torch.Tensor,
-                                                                          torch.Tensor]:
-    """Decode one file: channel-planar rows to (n, 3, H, W), 1-based labels to 0-based."""
+def read_batch_file(path: Path, expected_num_classes: int | None, *,
+                    rows: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode one file: channel-planar rows to (n, 3, H, W), 1-based labels to 0-based.
+
+    ``rows`` (positions in the file) keeps only those images, in that order: a streaming
+    reader holds the file's pixels once while it copies out the few it needs.
+    """
     try:
         with np.load(path, allow_pickle=False) as archive:
             if "data" not in archive or "labels" not in archive:
@@ -126,21 +146,44 @@ def read_batch_file(path: Path, expected_num_classes: int | None) -> tuple[torch
             raw_data, raw_labels = archive["data"], archive["labels"]
     except READ_ERRORS as error:
         raise UserError(f"{path} is not a readable .npz file ({error})") from None
-    data, labels = checked_pixels(path, raw_data), checked_labels(path, raw_labels)
-    if data.ndim != 2 or len(data) != len(labels):
+    labels = _checked_labels(path, raw_labels, expected_num_classes)
+    data = checked_pixels(path, raw_data)
+    if len(data) != len(labels):
         raise UserError(f"{path}: 'data' must be (N, 3*H*W) with one label per row, got "
                         f"{data.shape} and {labels.shape}")
     side = math.isqrt(data.shape[1] // 3)
     if 3 * side * side != data.shape[1]:
         raise UserError(f"{path}: rows of {data.shape[1]} values are not 3*H*H pixels")
+    if rows is not None:
+        data, labels = data[rows], labels[rows]  # fancy indexing copies only the chosen rows
+    # np.load hands back a fresh, writable array: torch can share it without another copy
+    images = torch.from_numpy(np.ascontiguousarray(data).reshape(-1, 3, side, side))
+    return images, torch.from_numpy(labels - 1)
+
+
+def read_batch_labels(path: Path, expected_num_classes: int | None) -> np.ndarray:
+    """Only the 0-based labels of one file: an ``.npz`` member is read on access, so the
+    pixels stay on disk (a class-balanced draw looks at labels first)."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "data" not in archive or "labels" not in archive:
+                raise UserError(f"{path} lacks a 'data' or 'labels' array")
+            raw_labels = archive["labels"]
+    except READ_ERRORS as error:
+        raise UserError(f"{path} is not a readable .npz file ({error})") from None
+    return _checked_labels(path, raw_labels, expected_num_classes) - 1
+
+
+def _checked_labels(path: Path, raw: np.ndarray, expected_num_classes: int | None) -> np.ndarray:
+    """1-based whole-number labels as int64, refused when 0 appears or one exceeds the count."""
+    labels = checked_labels(path, raw)
     if len(labels) and labels.min() < 1:
         raise UserError(f"{path} has label {labels.min()}; NPZ batch labels must be 1-based "
                         "(1..num_classes)")
     if expected_num_classes is not None and len(labels) and labels.max() > expected_num_classes:
         raise UserError(f"{path} has label {labels.max()} but only {expected_num_classes} classes "
                         "exist (labels are 1-based)")
-    images = torch.from_numpy(data.reshape(-1, 3, side, side).copy())
-    return images, torch.from_numpy(labels - 1)
+    return labels
 
 
 def read_class_names(root: Path) -> list[str]:

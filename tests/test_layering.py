@@ -3,7 +3,9 @@
     helpers          shared plumbing; imports nothing of this project
     sytorch          symbolic PyTorch and LP/QP solvers; imports nothing of this project
     model_classes    architectures, checkpoints, training      -> helpers
-    editset_helpers  edit sets, evaluation, analysis, web       -> helpers, model_classes
+    activations      activation extraction and 2-D embeddings  -> helpers, model_classes
+    editset_helpers  edit sets, evaluation, analysis, web       -> helpers, model_classes,
+                                                                  activations (the map view)
     edits            repair and sweeps                          -> all of the above
 
 Every import counts, including those inside functions and under ``TYPE_CHECKING``: an
@@ -23,7 +25,8 @@ ALLOWED: dict[str, set[str]] = {
     "helpers": set(),
     "sytorch": set(),
     "model_classes": {"helpers"},
-    "editset_helpers": {"helpers", "model_classes"},
+    "activations": {"helpers", "model_classes"},
+    "editset_helpers": {"helpers", "model_classes", "activations"},
     "edits": {"helpers", "model_classes", "sytorch", "editset_helpers"},
 }
 

@@ -38,6 +38,7 @@ from editset_helpers.web import charts
 from editset_helpers.web.analysis import SetAnalysis, analyze
 from editset_helpers.web.catalog import Catalog, CatalogEntry, UnreadableSetError
 from editset_helpers.web.lru import LRUCache
+from editset_helpers.web.map_view import register_map
 from editset_helpers.web.models import ROLES, VERDICTS, Models, Predictor, load_models
 from editset_helpers.web.queries import SORTS, ImageQuery, QueryError, run_query
 from editset_helpers.web.sets import FileIdentity, LoadedSet
@@ -94,7 +95,8 @@ class Visualizer:
 
 def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
                repaired: str | Path | None = None, models: Models | None = None,
-               max_open_sets: int = 4, device: str | None = None) -> Flask:
+               max_open_sets: int = 4, device: str | None = None,
+               activations_dir: str | Path | None = None) -> Flask:
     """The visualizer for the ``.pt`` files in ``edit_sets_dir``.
 
     Parameters
@@ -108,6 +110,9 @@ def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
         Decoded sets kept in memory at once.
     device
         Where the models run (``auto``, ``cpu``, ``cuda``, ``mps``; the CPU when not given).
+    activations_dir
+        Folder of activation sets for the embedding map (``/map``; default
+        ``data/activations``).
 
     Raises
     ------
@@ -137,6 +142,7 @@ def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
         Catalog(directory, fallback_class_names=model_names, max_open=max_open_sets),
         models, Predictor(models), LRUCache(2 * max_open_sets), LRUCache(8192))
     app.register_blueprint(bp)
+    register_map(app, activations_dir or "data/activations")
     app.register_error_handler(NotFoundError, lambda e: _error(404, str(e)))
     app.register_error_handler(UnreadableSetError, lambda e: _error(422, str(e)))
     app.register_error_handler(UserError, lambda e: _error(400, str(e)))
