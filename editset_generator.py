@@ -8,11 +8,18 @@ Examples:
   uv run python editset_generator.py by-class --target-class 3 --focus incorrect
   uv run python editset_generator.py by-class --target-class 3 --focus correct --max-samples 50
   uv run python editset_generator.py misclassified --output /tmp/sets/wrong_edit_dataset.pt
+  uv run python editset_generator.py corrupted --corruption fog --severity 3 --max-samples 100
+  uv run python editset_generator.py by-class --target-class 3 --corruption contrast
 
 Files (in --output-dir, default data/edit_sets/):
   misclassified            -> misclassified_edit_dataset.pt + misclassified_edit_metadata.json
   by-class 3 (incorrect)   -> class_3_cat_edit_dataset.pt + class_3_cat_edit_metadata.json
   by-class 3 --focus correct -> class_3_cat_correct_edit_dataset.pt (+ its _edit_metadata.json)
+  corrupted --corruption fog --severity 3 -> corrupted_fog3_edit_dataset.pt (+ metadata)
+  misclassified --corruption fog -> misclassified_fog3_edit_dataset.pt (any type takes a shift)
+With --corruption the test split is cut into two halves by a seeded draw (--seed): edit images
+come from the corrupted first half, and the second half is recorded in the metadata as the
+generalisation set (eval.py and run_repair.py report accuracy on it).
 An existing file is kept unless --force is given. When no image meets the criterion, nothing
 is written and the exit code is still 0.
 """
@@ -24,6 +31,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from helpers.cli import ArgumentParser, HelpFormatter, add_data_args, run_main, setup_logging
+from helpers.corruptions import add_corruption_arguments
 
 if TYPE_CHECKING:
     from editset_helpers.generation import Balance
@@ -51,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the .pt here instead (the JSON goes beside it)")
     common.add_argument("--force", action="store_true", help="overwrite existing files")
     common.add_argument("-v", "--verbose", action="store_true")
+    add_corruption_arguments(common)
 
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
@@ -72,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--target-classes", type=int, nargs="+", default=None, metavar="C",
                        help="balance over these class ids")
 
+    commands.add_parser("corrupted", parents=[common], formatter_class=HelpFormatter,
+                        help="misclassified images of a corruption, with a held-out half",
+                        description="Images the model gets wrong under --corruption at "
+                                    "--severity, drawn from one half of the split; the other "
+                                    "half is recorded as the generalisation set.")
+
     by_class = commands.add_parser("by-class", parents=[common], formatter_class=HelpFormatter,
                                    help="images of one true class, wrong or right",
                                    description="Images of one true class that the model gets "
@@ -86,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    from editset_helpers.corrupted import Shift, generate_shift_edit_set, shifted_source
     from editset_helpers.generation import Source, generate_edit_set
     from editset_helpers.io import class_set_name, edit_set_paths, metadata_path_for
     from editset_helpers.predictions import split_predictions
@@ -96,14 +112,21 @@ def main(argv: list[str] | None = None) -> int:
     from helpers.sampling import resolve_classes
 
     balance = _balance(args)
+    if args.command == "corrupted" and args.corruption is None:
+        raise UserError("corrupted needs --corruption NAME (see `editset_generator.py corrupted "
+                        "--help` for the names)")
+    shift = (Shift(args.corruption, args.severity, halves_seed=args.seed,
+                   corruption_seed=args.corruption_seed) if args.corruption else None)
+    if shift is not None and balance is not None:
+        raise UserError("--per-class cannot be combined with --corruption; use --max-samples")
     if args.max_samples is not None and args.max_samples != -1 and args.max_samples < 1:
         raise UserError(f"--max-samples must be a positive number or -1 for all, got "
                         f"{args.max_samples}")
     loaded = load_checkpoint(args.weights)  # a wrong path fails before the data set loads
     split = load_split(args.dataset, args.split, data_root=args.data_root)
 
-    if args.command == "misclassified":
-        set_type, name, parameters = SET_TYPES["misclassified"], "misclassified", {}
+    if args.command in ("misclassified", "corrupted"):
+        set_type, name, parameters = SET_TYPES["misclassified"], args.command, {}
         criterion = "misclassified"
     else:
         k = args.target_class
@@ -119,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     if balance is not None:  # an unknown class id fails now, not after the forward pass
         resolve_classes(split.num_classes, num_classes=balance.num_classes,
                         target_classes=balance.target_classes)
+    if shift is not None:
+        name = f"{name}_{shift.label}"
+        criterion = f"{criterion} under {shift.corruption} (severity {shift.severity})"
     output = args.output or edit_set_paths(args.output_dir, name)[0]
     check_writable(output, force=args.force)  # both files, before the slow part
     check_writable(metadata_path_for(output), force=args.force)
@@ -126,12 +152,26 @@ def main(argv: list[str] | None = None) -> int:
     if loaded.metadata.class_names is None:
         loaded.metadata.class_names = list(split.class_names)
     source = Source(loaded, split, split_predictions(loaded, split))
-    result = generate_edit_set(source, set_type, output, parameters=parameters,
-                               max_samples=args.max_samples, seed=args.seed, balance=balance,
-                               force=args.force)
+    if shift is not None:
+        shifted = shifted_source(source, shift)
+        result = generate_shift_edit_set(source, set_type, output, shift, parameters=parameters,
+                                         max_samples=args.max_samples, seed=args.seed,
+                                         force=args.force, shifted=shifted)
+        print(f"{split.dataset}/{split.split} under {shift.corruption} (severity "
+              f"{shift.severity}): model accuracy {100 * shifted.predictions.accuracy:.2f}% "
+              f"(clean {100 * source.predictions.accuracy:.2f}%); edit images from one half "
+              f"({len(split) // 2} images), the other {len(split) - len(split) // 2} held out "
+              "as the generalisation set")
+        source = shifted
+        split_size = len(split) // 2
+    else:
+        result = generate_edit_set(source, set_type, output, parameters=parameters,
+                                   max_samples=args.max_samples, seed=args.seed, balance=balance,
+                                   force=args.force)
+        split_size = len(split)
 
     where = f"{split.dataset}/{split.split}"
-    print(f"{criterion}: {result.available} of {len(split)} {where} images meet the criterion "
+    print(f"{criterion}: {result.available} of {split_size} {where} images meet the criterion "
           f"(model accuracy {100 * source.predictions.accuracy:.2f}%)")
     if result.balance is not None:
         print(f"balanced: {result.balance.summary(split.class_names)}")

@@ -18,12 +18,17 @@ from typing import Any
 import torch
 
 from edits.config import RepairConfig
+from edits.generalisation import (
+    GeneralisationResult,
+    GeneralisationSet,
+    generalisation_accuracy,
+)
 from edits.repair import RepairResult, repair
 from editset_helpers.io import EditSet
 from helpers.atomic_io import atomic_write_json, check_writable
 from helpers.checkpoints import LoadedModel, ModelMetadata, save_checkpoint
 from helpers.datasets import ImageSplit
-from helpers.evaluation import evaluate_model
+from helpers.evaluation import Accuracy, evaluate_model
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,7 @@ class JobResult:
     report: dict[str, Any]
     output: Path | None = None
     report_path: Path | None = None
+    generalisation: GeneralisationResult | None = None  # edit sets of a shift only
 
     @property
     def drawdown_points(self) -> float | None:
@@ -73,16 +79,21 @@ def measure(loaded: LoadedModel, test_split: ImageSplit, edit_set: EditSet,
 def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig, *,
                    test_split: ImageSplit, train_split: ImageSplit | None,
                    output: str | Path | None = None, report_path: str | Path | None = None,
-                   force: bool = False, base_test_predictions: torch.Tensor | None = None
-                   ) -> JobResult:
+                   force: bool = False, base_test_predictions: torch.Tensor | None = None,
+                   base_generalisation: Accuracy | None = None) -> JobResult:
     """Measure, repair, verify, measure again, and write the model and report (if paths given).
 
-    Output paths are checked before any work, so a refused overwrite costs nothing.
+    Output paths are checked before any work, so a refused overwrite costs nothing. An edit set
+    of a shift (``editset_helpers.corrupted``) is also judged on its generalisation set, before
+    (``base_generalisation`` when the caller has it) and after.
     """
     output = check_writable(output, force=force) if output else None
     report_path = check_writable(report_path, force=force) if report_path else None
     started = time.perf_counter()
+    gset = GeneralisationSet.from_edit_set(edit_set)
     before = measure(loaded, test_split, edit_set, base_test_predictions)
+    if gset is not None and base_generalisation is None:
+        base_generalisation = generalisation_accuracy(loaded, gset, test_split)
     log.info("before: %s", _describe(before))
     result = repair(loaded.model, edit_set.images, edit_set.labels, config,
                     train_split=train_split, model_path=loaded.path)
@@ -92,6 +103,11 @@ def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig,
         after = measure(LoadedModel(result.model, loaded.metadata, None), test_split, edit_set)
         log.info("after: %s", _describe(after))
     job = JobResult(result, before, after, {}, output, report_path)
+    if gset is not None and base_generalisation is not None:
+        repaired = (generalisation_accuracy(LoadedModel(result.model, loaded.metadata, None),
+                                            gset, test_split)
+                    if result.model is not None else None)
+        job.generalisation = GeneralisationResult(gset, base_generalisation, repaired)
     job.report = build_report(job, loaded, edit_set, time.perf_counter() - started)
     if output is not None and result.verified:
         save_checkpoint(result.model, output, repaired_metadata(loaded, job), force=True)
@@ -144,10 +160,12 @@ def build_report(job: JobResult, loaded: LoadedModel, edit_set: EditSet,
         "accuracy_before": job.before.to_dict(),
         "accuracy_after": job.after.to_dict() if job.after else None,
         "drawdown_points": job.drawdown_points,
+        "generalisation": job.generalisation.to_dict() if job.generalisation else None,
         "repair": result.to_dict(),
         "wall_seconds": seconds,
         "units": "accuracies are fractions in [0, 1]; drawdown_points is percentage points "
-                 "of drawdown-set accuracy lost; times are seconds",
+                 "of drawdown-set accuracy lost; generalisation.gain_points is percentage "
+                 "points gained on the held-out images of the shift; times are seconds",
     }
 
 
@@ -165,6 +183,11 @@ def format_before_after(report: dict[str, Any]) -> str:
         (f"drawdown-set accuracy ({before['drawdown_images']} images)", pct(before["drawdown"]),
          pct(after.get("drawdown"))),
     ]
+    shift = report.get("generalisation")
+    if shift:
+        rows.append((f"generalisation-set accuracy ({shift['images']} held-out "
+                     f"{shift['corruption']}-{shift['severity']} images)",
+                     pct(shift["accuracy_before"]), pct(shift.get("accuracy_after"))))
     width = max(len(r[0]) for r in rows)
     lines = [f"{'':<{width}}    before     after",
              *(f"{name:<{width}}  {b:>8}  {a:>8}" for name, b, a in rows)]
