@@ -6,6 +6,8 @@ Examples:
   uv run python experiment_runner.py --repair-set-sizes 10 50 --param-bound 1 5 --margin 0.5 2
   uv run python experiment_runner.py --repair-set-types confident_wrong closest --workers 2
   uv run python experiment_runner.py --edit-set-sizing-strategy strict --no-save-models
+  uv run python experiment_runner.py --repair-set-types misclassified --corruption fog \
+      --severity 3 --repair-set-sizes 50 100   # edit sets of a shift, with generalisation
   uv run python experiment_runner.py plot results/experiment_data.csv --output-dir results/plots
 
 Commands: `run` (the default: the flags above work without it) and `plot`. Run again with the
@@ -93,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     repair.add_argument("--reference-size", type=int, default=5000,
                         help="training images that define the outputs geometry")
 
+    from helpers.corruptions import add_corruption_arguments
+
+    add_corruption_arguments(run, seed=False)  # edit sets from one half of the corrupted test split
     outputs = run.add_argument_group("outputs and execution")
     outputs.add_argument("--output-file", type=Path, default=Path("results/experiment_data.csv"),
                          help="CSV the rows are appended to (resumed when it exists)")
@@ -169,7 +174,8 @@ def run_command(args: argparse.Namespace) -> int:
         geometry=args.geometry, solver=args.solver, seed=args.seed, time_limit=args.time_limit,
         keep_set=args.keep_set, reference_size=args.reference_size,
         data_root=str(args.data_root), edit_sets_dir=str(args.edit_sets_dir),
-        models_dir=None if args.no_save_models else str(args.models_dir))
+        models_dir=None if args.no_save_models else str(args.models_dir),
+        corruption=args.corruption, severity=args.severity if args.corruption else None)
     configs = expand_grid(template, set_types=args.repair_set_types,
                           sizes=args.repair_set_sizes, target_classes=target_classes,
                           param_bounds=[b or None for b in args.param_bound],

@@ -384,7 +384,7 @@ def corruption_names(family: str | None = None) -> list[str]:
     return [c.name for c in CORRUPTIONS.values() if family is None or c.family == family]
 
 
-def add_corruption_arguments(parser, *, required: bool = False) -> None:
+def add_corruption_arguments(parser, *, required: bool = False, seed: bool = True) -> None:
     """``--corruption``, ``--severity`` and ``--corruption-seed``, declared once for every script.
 
     ``choices`` come from the registry, so an unknown name or a severity outside 1..5 fails
@@ -397,5 +397,6 @@ def add_corruption_arguments(parser, *, required: bool = False) -> None:
                        help=f"corruption: {', '.join(CORRUPTIONS)}")
     group.add_argument("--severity", type=int, choices=SEVERITIES, default=3, metavar="S",
                        help="severity 1 (mild) to 5 (severe) (default: 3)")
-    group.add_argument("--corruption-seed", type=int, default=0, metavar="N",
-                       help="seed of the corruption's noise (default: 0)")
+    if seed:
+        group.add_argument("--corruption-seed", type=int, default=0, metavar="N",
+                           help="seed of the corruption's noise (default: 0)")

@@ -35,6 +35,8 @@ SET_FOCUS = {  # what an edit set of each type asks the repair to do
 
 ID_LENGTH = 16
 _LOCATION = {"identity": False}  # field metadata: where things are, not what is computed
+# Field metadata: hashed only when set, so rows written before the field existed keep their ids.
+_OPTIONAL = {"identity": "when-set"}
 
 
 def set_focus(set_type: str) -> str:
@@ -68,6 +70,8 @@ class TrialConfig:
     time_limit: float | None = None
     keep_set: int = 0
     reference_size: int = 5000
+    corruption: str | None = field(default=None, metadata=_OPTIONAL)  # a shift: edit sets of it
+    severity: int | None = field(default=None, metadata=_OPTIONAL)
     data_root: str = field(default="data", metadata=_LOCATION)
     edit_sets_dir: str = field(default="results/edit_sets", metadata=_LOCATION)
     models_dir: str | None = field(default="results/models", metadata=_LOCATION)  # None: no save
@@ -82,8 +86,13 @@ class TrialConfig:
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide the result (the hashed part)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.metadata.get("identity", True)}
+        identity = {}
+        for f in fields(self):
+            kept = f.metadata.get("identity", True)
+            value = getattr(self, f.name)
+            if kept is True or (kept == "when-set" and value is not None):
+                identity[f.name] = value
+        return identity
 
     @property
     def experiment_id(self) -> str:
@@ -93,9 +102,9 @@ class TrialConfig:
     @property
     def set_label(self) -> str:
         """``misclassified`` or ``class_homogeneous_incorrect[3]``."""
-        if self.target_class is None:
-            return self.repair_set_type
-        return f"{self.repair_set_type}[{self.target_class}]"
+        label = (self.repair_set_type if self.target_class is None
+                 else f"{self.repair_set_type}[{self.target_class}]")
+        return label if self.corruption is None else f"{label}@{self.corruption}{self.severity}"
 
     @property
     def label(self) -> str:
@@ -126,6 +135,11 @@ def expand_grid(template: TrialConfig, *, set_types: Sequence[str], sizes: Seque
         raise UserError(f"unknown sizing strategy {template.sizing!r}; use "
                         f"{' or '.join(SIZING_STRATEGIES)}")
     template.repair_config().validate()
+    if template.corruption is not None:
+        from helpers.corruptions import check_corruption, check_severity
+
+        check_corruption(template.corruption)
+        check_severity(template.severity)
     for size in sizes:
         if size < 1:
             raise UserError(f"repair-set sizes must be positive, got {size}")
