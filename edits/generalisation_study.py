@@ -58,10 +58,11 @@ class StudyPlan:
     finetune_config: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def trials(self) -> list[tuple[str, int, str, float | None]]:
-        """(corruption, size, method, margin) in run order; fine-tuning has no margin."""
+        """(corruption, size, method, margin) in run order, sizes outermost (a run cut short
+        still covers every corruption at the small sizes); fine-tuning has no margin."""
         out: list[tuple[str, int, str, float | None]] = []
-        for corruption in self.corruptions:
-            for size in self.sizes:
+        for size in self.sizes:
+            for corruption in self.corruptions:
                 out += [(corruption, size, "repair", float(m)) for m in self.margins]
                 if self.finetune:
                     out.append((corruption, size, "finetune", None))
