@@ -131,7 +131,7 @@ def finetune(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            loss_value = float(loss)
+            loss_value = float(loss.detach())
             steps += 1
     for parameter in trained:
         parameter.requires_grad_(False)
