@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    if args.command == "corrupted" and args.corruption is None:  # before the heavy imports
+        from helpers.errors import UserError
+
+        raise UserError("corrupted needs --corruption NAME (see `editset_generator.py corrupted "
+                        "--help` for the names)")
     from editset_helpers.corrupted import Shift, generate_shift_edit_set, shifted_source
     from editset_helpers.generation import Source, generate_edit_set
     from editset_helpers.io import class_set_name, edit_set_paths, metadata_path_for
@@ -112,9 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     from helpers.sampling import resolve_classes
 
     balance = _balance(args)
-    if args.command == "corrupted" and args.corruption is None:
-        raise UserError("corrupted needs --corruption NAME (see `editset_generator.py corrupted "
-                        "--help` for the names)")
     shift = (Shift(args.corruption, args.severity, halves_seed=args.seed,
                    corruption_seed=args.corruption_seed) if args.corruption else None)
     if shift is not None and balance is not None:
