@@ -29,12 +29,15 @@ from sytorch.network import split_at
 
 log = logging.getLogger(__name__)
 
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
 
 @dataclass
 class FinetuneConfig:
     """Options of the baseline; the defaults fix 500 AlexNet edit images in seconds."""
 
     layer: str = "last"
+    optimizer: str = "adam"  # adam or sgd (plain gradient descent)
     learning_rate: float = 1e-3
     max_steps: int = 2000
     weight_decay: float = 0.0
@@ -43,6 +46,9 @@ class FinetuneConfig:
     def validate(self) -> FinetuneConfig:
         if not self.learning_rate > 0:
             raise UserError(f"learning rate must be positive, got {self.learning_rate}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"unknown optimizer {self.optimizer!r}; use one of "
+                            f"{', '.join(OPTIMIZERS)}")
         if self.max_steps < 1:
             raise UserError(f"max_steps must be at least 1, got {self.max_steps}")
         return self
@@ -112,8 +118,8 @@ def finetune(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     for parameter in trained:
         parameter.requires_grad_(True)
     torch.manual_seed(config.seed)  # Adam is deterministic; the seed is recorded for the row
-    optimizer = torch.optim.Adam(trained, lr=config.learning_rate,
-                                 weight_decay=config.weight_decay)
+    optimizer = OPTIMIZERS[config.optimizer](trained, lr=config.learning_rate,
+                                             weight_decay=config.weight_decay)
 
     def head(features: torch.Tensor) -> torch.Tensor:
         out = layer(features)
