@@ -11,6 +11,8 @@ Examples:
 With --edit-set, the drawdown set is the evaluated split minus the edit set's images (matched
 by data set, split and image index): accuracy on images the repair was not asked to change.
 Accuracies in the JSON report are fractions in [0, 1]; the terminal shows percent.
+An edit set of a distribution shift (editset_generator.py corrupted ...) also gets the accuracy
+on its generalisation set: the held-out half of the split under the same corruption.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     split = load_split(args.dataset, args.split, data_root=args.data_root)
 
     report = evaluate_model(loaded, split, edit_set, batch_size=args.batch_size)
+    generalisation = _generalisation(loaded, edit_set, split)
     print(f"model: {args.weights} ({loaded.metadata.architecture}, "
           f"{loaded.metadata.num_classes} classes)")
     print(f"data: {split.dataset}/{split.split}, {len(split)} images")
@@ -84,14 +87,30 @@ def main(argv: list[str] | None = None) -> int:
         print(format_accuracy_summary(report.edit))
         print(format_accuracy_summary(report.drawdown)
               + f" [{split.split} minus {report.excluded} edit-set images]")
+    if generalisation is not None:
+        gset, accuracy = generalisation
+        print(format_accuracy_summary(accuracy) + f" [{gset.describe()}]")
 
     if args.json:
         document = {**report.to_dict(),
+                    **({"generalisation": {**generalisation[1].to_dict(),
+                                           **generalisation[0].to_dict()}}
+                       if generalisation else {}),
                     "created": datetime.now(UTC).isoformat(timespec="seconds"),
                     "command": shlex.join(["eval.py", *(sys.argv[1:] if argv is None else argv)])}
         atomic_write_json(args.json, document)
         print(f"report written to {args.json}")
     return 0
+
+
+def _generalisation(loaded, edit_set, split):
+    """(set, accuracy) when the edit set names a generalisation set drawn from ``split``."""
+    from edits.generalisation import GeneralisationSet, generalisation_accuracy
+
+    gset = GeneralisationSet.from_edit_set(edit_set) if edit_set is not None else None
+    if gset is None or (gset.dataset, gset.split) != (split.dataset, split.split):
+        return None
+    return gset, generalisation_accuracy(loaded, gset, split)
 
 
 if __name__ == "__main__":

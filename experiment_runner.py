@@ -8,6 +8,8 @@ Examples:
   uv run python experiment_runner.py --executor ray                        # local Ray instance
   uv run python experiment_runner.py --executor ray --ray-address auto     # a running cluster
   uv run python experiment_runner.py --edit-set-sizing-strategy strict --no-save-models
+  uv run python experiment_runner.py --repair-set-types misclassified --corruption fog \
+      --severity 3 --repair-set-sizes 50 100   # edit sets of a shift, with generalisation
   uv run python experiment_runner.py plot results/experiment_data.csv --output-dir results/plots
 
 Commands: `run` (the default: the flags above work without it) and `plot`. Run again with the
@@ -79,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_argument(repair)
     add_repair_arguments(repair, axes=GRID_AXES)
 
+    from helpers.corruptions import add_corruption_arguments
+
+    add_corruption_arguments(run, seed=False)  # edit sets from one half of the corrupted test split
     outputs = run.add_argument_group("outputs and execution")
     outputs.add_argument("--output-file", type=Path, default=Path("results/experiment_data.csv"),
                          help="CSV the rows are appended to (resumed when it exists)")
@@ -170,7 +175,8 @@ def run_command(args: argparse.Namespace) -> int:
         repair_set_type=args.repair_set_types[0], requested_size=1, target_class=None,
         sizing=args.edit_set_sizing_strategy, weights=str(args.weights), dataset=args.dataset,
         data_root=str(args.data_root), edit_sets_dir=str(args.edit_sets_dir),
-        models_dir=None if args.no_save_models else str(args.models_dir), device=args.device)
+        models_dir=None if args.no_save_models else str(args.models_dir), device=args.device,
+        corruption=args.corruption, severity=args.severity if args.corruption else None)
     configs = expand_grid(template, set_types=args.repair_set_types,
                           sizes=args.repair_set_sizes, target_classes=target_classes,
                           param_bounds=repair["param_bound"], margins=repair["margin"])

@@ -18,8 +18,13 @@ from typing import Any
 import torch
 
 from edits.config import RepairConfig
+from edits.generalisation import (
+    GeneralisationResult,
+    GeneralisationSet,
+    generalisation_accuracy,
+)
 from edits.repair import RepairResult, repair
-from editset_helpers.evaluation import evaluate_model
+from editset_helpers.evaluation import Accuracy, evaluate_model
 from editset_helpers.io import EditSet
 from helpers.atomic_io import atomic_write_json, check_writable
 from helpers.datasets import ImageSplit
@@ -50,6 +55,7 @@ class JobResult:
     report: dict[str, Any]
     output: Path | None = None
     report_path: Path | None = None
+    generalisation: GeneralisationResult | None = None  # edit sets of a shift only
 
     @property
     def drawdown_points(self) -> float | None:
@@ -75,17 +81,23 @@ def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig,
                    test_split: ImageSplit, train_split: ImageSplit | None,
                    output: str | Path | None = None, report_path: str | Path | None = None,
                    force: bool = False, base_test_predictions: torch.Tensor | None = None,
-                   moment_cache: dict[Any, Any] | None = None) -> JobResult:
+                   moment_cache: dict[Any, Any] | None = None,
+                   base_generalisation: Accuracy | None = None) -> JobResult:
     """Measure, repair, verify, measure again, and write the model and report (if paths given).
 
     Output paths are checked before any work, so a refused overwrite costs nothing. The model
     and its report are published as a pair (helpers.file_pairs): the model first, the report
     last, and a pair a killed run left half-written is replaced on the next run.
     ``moment_cache`` is passed to :func:`~edits.repair.repair` (an in-memory reference cache).
+    An edit set of a shift (``editset_helpers.corrupted``) is also judged on its generalisation
+    set, before (``base_generalisation`` when the caller has it) and after.
     """
     output, report_path = _check_outputs(output, report_path, force=force)
     started = time.perf_counter()
+    gset = GeneralisationSet.from_edit_set(edit_set)
     before = measure(loaded, test_split, edit_set, base_test_predictions)
+    if gset is not None and base_generalisation is None:
+        base_generalisation = generalisation_accuracy(loaded, gset, test_split)
     log.info("before: %s", _describe(before))
     result = repair(loaded.model, edit_set.images, edit_set.labels, config,
                     train_split=train_split, model_path=loaded.path,
@@ -96,6 +108,11 @@ def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig,
         after = measure(LoadedModel(result.model, loaded.metadata, None), test_split, edit_set)
         log.info("after: %s", _describe(after))
     job = JobResult(result, before, after, {}, output, report_path)
+    if gset is not None and base_generalisation is not None:
+        repaired = (generalisation_accuracy(LoadedModel(result.model, loaded.metadata, None),
+                                            gset, test_split)
+                    if result.model is not None else None)
+        job.generalisation = GeneralisationResult(gset, base_generalisation, repaired)
     job.report = build_report(job, loaded, edit_set, time.perf_counter() - started)
     save_model = None
     if output is not None and result.verified:
@@ -165,10 +182,12 @@ def build_report(job: JobResult, loaded: LoadedModel, edit_set: EditSet,
         "accuracy_before": job.before.to_dict(),
         "accuracy_after": job.after.to_dict() if job.after else None,
         "drawdown_points": job.drawdown_points,
+        "generalisation": job.generalisation.to_dict() if job.generalisation else None,
         "repair": result.to_dict(),
         "wall_seconds": seconds,
         "units": "accuracies are fractions in [0, 1]; drawdown_points is percentage points "
-                 "of drawdown-set accuracy lost; times are seconds",
+                 "of drawdown-set accuracy lost; generalisation.gain_points is percentage "
+                 "points gained on the held-out images of the shift; times are seconds",
     }
 
 
@@ -186,6 +205,11 @@ def format_before_after(report: dict[str, Any]) -> str:
         (f"drawdown-set accuracy ({before['drawdown_images']} images)", pct(before["drawdown"]),
          pct(after.get("drawdown"))),
     ]
+    shift = report.get("generalisation")
+    if shift:
+        rows.append((f"generalisation-set accuracy ({shift['images']} held-out "
+                     f"{shift['corruption']}-{shift['severity']} images)",
+                     pct(shift["accuracy_before"]), pct(shift.get("accuracy_after"))))
     width = max(len(r[0]) for r in rows)
     lines = [f"{'':<{width}}    before     after",
              *(f"{name:<{width}}  {b:>8}  {a:>8}" for name, b, a in rows)]

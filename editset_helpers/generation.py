@@ -91,6 +91,7 @@ def build_edit_set(source: Source, selection: Selection, set_type: str,
     predicted = predictions.predicted[index]
     confidence = predictions.confidence[index]
     true_prob = predictions.true_probability[index]
+    shift = dict(split.corruption or {})  # a corrupted split: every record says how
     metadata = []
     for position, (i, extra) in enumerate(zip(selection.indices, selection.extra, strict=True)):
         label, guess = int(split.labels[i]), int(predicted[position])
@@ -101,6 +102,7 @@ def build_edit_set(source: Source, selection: Selection, set_type: str,
             "type": set_type,
             "predicted_probability": float(confidence[position]),
             "true_probability": float(true_prob[position]),
+            **shift,
             **extra,
         })
     info = {
@@ -111,6 +113,7 @@ def build_edit_set(source: Source, selection: Selection, set_type: str,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "parameters": dict(parameters),
         "available": selection.available,
+        **({"corruption": shift} if shift else {}),
         "model": {
             "path": str(source.loaded.path) if source.loaded.path else None,
             "architecture": source.loaded.metadata.architecture,

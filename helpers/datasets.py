@@ -57,6 +57,9 @@ class ImageSplit:
     images: torch.Tensor
     labels: torch.Tensor
     class_names: list[str]
+    # How the images were corrupted ({"corruption", "severity", "corruption_seed"}; see
+    # helpers.corruptions), None for the clean split. Edit-set records made from it carry it.
+    corruption: dict | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:

@@ -69,6 +69,18 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "seed": "seed of the edit-set subset and the reference sample",
     "time_limit_seconds": "solver time limit, seconds; empty = none",
     "dataset": "data set the edit set and the test split come from",
+    # --- distribution shift (--corruption): empty for clean edit sets
+    "corruption": "CIFAR-10-C corruption of the edit images (helpers/corruptions.py); empty: "
+                  "clean images",
+    "severity": "corruption severity, 1 (mild) to 5 (severe)",
+    "generalisation_set_size": "held-out images of the same corruption (the half of the test "
+                               "split no edit image comes from)",
+    "baseline_accuracy_generalisation_set": "fraction of the generalisation set the base model "
+                                            "gets right",
+    "repaired_accuracy_generalisation_set": "fraction of the generalisation set the repaired "
+                                            "model gets right",
+    "generalisation_gain": "generalisation-set accuracy gained by the repair, percentage points "
+                           "(positive = better)",
 }
 
 COLUMNS: tuple[str, ...] = tuple(COLUMN_DESCRIPTIONS)

@@ -36,6 +36,8 @@ SET_FOCUS = {  # what an edit set of each type asks the repair to do, in the see
 
 ID_LENGTH = 16
 _LOCATION = {"identity": False}  # field metadata: where things are, not what is computed
+# Field metadata: hashed only when set, so rows written before the field existed keep their ids.
+_OPTIONAL = {"identity": "when-set"}
 
 
 def set_focus(set_type: str) -> str:
@@ -71,6 +73,8 @@ class TrialConfig(RepairConfig):
     sizing: str
     weights: str
     dataset: str = "cifar10"
+    corruption: str | None = field(default=None, metadata=_OPTIONAL)  # a shift: edit sets of it
+    severity: int | None = field(default=None, metadata=_OPTIONAL)
     data_root: str = field(default="data", metadata=_LOCATION)
     edit_sets_dir: str = field(default="results/edit_sets", metadata=_LOCATION)
     models_dir: str | None = field(default="results/models", metadata=_LOCATION)  # None: no save
@@ -90,9 +94,10 @@ class TrialConfig(RepairConfig):
         repair_fields = {f.name: f for f in fields(RepairConfig)}
         identity = {}
         for f in fields(self):
-            if not f.metadata.get("identity", True):
-                continue
+            kept = f.metadata.get("identity", True)
             value = getattr(self, f.name)
+            if kept is False or (kept == "when-set" and value is None):
+                continue
             if (f.name in repair_fields and f.name not in _ALWAYS_HASHED
                     and value == field_default(repair_fields[f.name])):
                 continue
@@ -107,9 +112,9 @@ class TrialConfig(RepairConfig):
     @property
     def set_label(self) -> str:
         """``misclassified`` or ``class_homogeneous_incorrect[3]``."""
-        if self.target_class is None:
-            return self.repair_set_type
-        return f"{self.repair_set_type}[{self.target_class}]"
+        label = (self.repair_set_type if self.target_class is None
+                 else f"{self.repair_set_type}[{self.target_class}]")
+        return label if self.corruption is None else f"{label}@{self.corruption}{self.severity}"
 
     @property
     def label(self) -> str:
@@ -138,6 +143,11 @@ def expand_grid(template: TrialConfig, *, set_types: Sequence[str], sizes: Seque
         raise UserError(f"unknown sizing strategy {template.sizing!r}; use "
                         f"{' or '.join(SIZING_STRATEGIES)}")
     template.repair_config().validate()
+    if template.corruption is not None:
+        from helpers.corruptions import check_corruption, check_severity
+
+        check_corruption(template.corruption)
+        check_severity(template.severity)
     for size in sizes:
         if size < 1:
             raise UserError(f"repair-set sizes must be positive, got {size}")

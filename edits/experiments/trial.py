@@ -29,6 +29,7 @@ from edits.experiments.columns import COLUMNS
 from edits.experiments.grid import TrialConfig, set_focus
 from edits.job import JobResult, run_repair_job
 from edits.layer_choice import choose_layer
+from editset_helpers.corrupted import Shift, generate_shift_edit_set, shifted_source
 from editset_helpers.generation import Source, generate_edit_set
 from editset_helpers.io import (
     EditSet,
@@ -79,6 +80,14 @@ def load_workspace(weights: str, dataset: str, data_root: str, device: str = "au
     fingerprint = source_fingerprint([Path(weights)], "experiment-edit-sets-v1", dataset,
                                      source.split.content_digest())
     return Workspace(source, train_split, fingerprint)
+
+
+@functools.lru_cache(maxsize=4)
+def load_shifted(weights: str, dataset: str, data_root: str, corruption: str, severity: int
+                 ) -> Source:
+    """The workspace's model on the corrupted test split, once per process and shift."""
+    return shifted_source(load_workspace(weights, dataset, data_root).source,
+                          Shift(corruption, severity))
 
 
 def run_trial(config: TrialConfig) -> Row:
@@ -153,6 +162,8 @@ def edit_set_file(config: TrialConfig, workspace: Workspace) -> Path:
     target = config.target_class
     stem = standard_edit_set_name(config.repair_set_type, target_class=target,
                                   class_name=class_names[target] if target is not None else None)
+    if config.corruption is not None:  # a shift's sets are other images: another name
+        stem = f"{stem}_{config.corruption}{config.severity}"
     folder = Path(config.edit_sets_dir) / f"{Path(config.weights).stem}-{workspace.fingerprint}"
     return edit_set_paths(folder, f"{stem}_n{config.requested_size}_seed{config.seed}")[0]
 
@@ -184,9 +195,18 @@ def obtain_edit_set(config: TrialConfig, workspace: Workspace) -> EditSet | None
         if orphan.exists():
             log.info("%s has no .pt beside it (an interrupted trial); making the set again",
                      orphan)
-        result = generate_edit_set(workspace.source, config.repair_set_type, path,
-                                   parameters=parameters, max_samples=config.requested_size,
-                                   seed=config.seed, force=orphan.exists())
+        if config.corruption is not None:
+            shifted = load_shifted(config.weights, config.dataset, config.data_root,
+                                   config.corruption, config.severity)
+            result = generate_shift_edit_set(
+                workspace.source, config.repair_set_type, path,
+                Shift(config.corruption, config.severity, halves_seed=config.seed),
+                parameters=parameters, max_samples=config.requested_size, seed=config.seed,
+                force=orphan.exists(), shifted=shifted)
+        else:
+            result = generate_edit_set(workspace.source, config.repair_set_type, path,
+                                       parameters=parameters, max_samples=config.requested_size,
+                                       seed=config.seed, force=orphan.exists())
     return result.edit_set
 
 
@@ -233,6 +253,8 @@ def _identity_row(config: TrialConfig) -> Row:
         seed=config.seed,
         time_limit_seconds=config.time_limit,
         dataset=config.dataset,
+        corruption=config.corruption,
+        severity=config.severity,
     )
     return row
 
@@ -276,4 +298,11 @@ def _finished(row: Row, job: JobResult) -> Row:
         repair_status=result.status,
         reference_seconds=result.timings.get("reference"),
     )
+    shift = job.generalisation
+    if shift is not None:
+        row.update(generalisation_set_size=shift.before.count,
+                   baseline_accuracy_generalisation_set=shift.before.accuracy,
+                   repaired_accuracy_generalisation_set=(shift.after.accuracy if shift.after
+                                                         else None),
+                   generalisation_gain=shift.gain_points)
     return _stamp(row)
