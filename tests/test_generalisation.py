@@ -140,10 +140,11 @@ def test_head_logits_equal_a_forward_pass(tiny, tiny_model_path):
 
 
 def test_clean_trial_ids_are_unchanged_by_the_new_fields():
-    config = TrialConfig("misclassified", 10, None, "flexible", 5.0, 2.0, "w.pth")
+    clean = dict(repair_set_type="misclassified", requested_size=10, target_class=None,
+                 sizing="flexible", param_bound=5.0, margin=2.0, weights="w.pth")
+    config = TrialConfig(**clean)
     assert "corruption" not in config.identity() and "severity" not in config.identity()
-    shifted = TrialConfig("misclassified", 10, None, "flexible", 5.0, 2.0, "w.pth",
-                          corruption="fog", severity=3)
+    shifted = TrialConfig(**clean, corruption="fog", severity=3)
     assert shifted.experiment_id != config.experiment_id
 
 
