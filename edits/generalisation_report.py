@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from helpers import text_format
+
 Record = dict[str, Any]
 
 
@@ -31,19 +33,15 @@ def _pct(value: float | None) -> str:
 
 def markdown_table(records: Sequence[Record]) -> str:
     """One row per trial: efficacy, generalisation before/after and gain, drawdown, time."""
-    lines = ["| corruption | N | method | efficacy after | generalisation before -> after | "
-             "gain (points) | drawdown (points) | other corruptions, mean change (points) | "
-             "seconds |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in records:
-        others = _other_change(r)
-        lines.append(
-            f"| {r['corruption']}-{r['severity']} | {r['images']} | {method_label(r)} | "
-            f"{_pct(r.get('efficacy_after'))} | {_pct(r.get('generalisation_before'))} -> "
-            f"{_pct(r.get('generalisation_after'))} | "
-            f"{_points(r.get('generalisation_gain_points'))} | "
-            f"{_points(r.get('drawdown_points'))} | {_points(others)} | {r['seconds']:.1f} |")
-    return "\n".join(lines)
+    headers = ["corruption", "N", "method", "efficacy after", "generalisation before -> after",
+               "gain (points)", "drawdown (points)", "other corruptions, mean change (points)",
+               "seconds"]
+    rows = [[f"{r['corruption']}-{r['severity']}", r["images"], method_label(r),
+             _pct(r.get("efficacy_after")),
+             f"{_pct(r.get('generalisation_before'))} -> {_pct(r.get('generalisation_after'))}",
+             _points(r.get("generalisation_gain_points")), _points(r.get("drawdown_points")),
+             _points(_other_change(r)), f"{r['seconds']:.1f}"] for r in records]
+    return text_format.markdown_table(rows, headers)
 
 
 def _other_change(record: Record) -> float | None:

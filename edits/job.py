@@ -29,6 +29,7 @@ from editset_helpers.io import EditSet
 from helpers.atomic_io import atomic_write_json, check_writable
 from helpers.datasets import ImageSplit
 from helpers.file_pairs import check_pair, write_pair
+from helpers.text_format import text_table
 from model_classes.checkpoints import LoadedModel, ModelMetadata, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -210,20 +211,19 @@ def format_before_after(report: dict[str, Any]) -> str:
         rows.append((f"generalisation-set accuracy ({shift['images']} held-out "
                      f"{shift['corruption']}-{shift['severity']} images)",
                      pct(shift["accuracy_before"]), pct(shift.get("accuracy_after"))))
-    width = max(len(r[0]) for r in rows)
-    lines = [f"{'':<{width}}    before     after",
-             *(f"{name:<{width}}  {b:>8}  {a:>8}" for name, b, a in rows)]
     points = report.get("drawdown_points")
-    lines.append(f"{'drawdown':<{width}}  " + ("-" if points is None else f"{points:+.2f} points"))
     solver = repair_part.get("solver") or {}
     timings = repair_part.get("timings_seconds") or {}
-    lines.append(f"{'repair time':<{width}}  {timings.get('total', 0):.1f} s (solver "
-                 f"{solver.get('solve_seconds', 0):.1f} s in {solver.get('rounds', 0)} round(s), "
-                 f"{solver.get('solver', '-')})")
+    facts = [("drawdown", "-" if points is None else f"{points:+.2f} points"),
+             ("repair time", f"{timings.get('total', 0):.1f} s (solver "
+                             f"{solver.get('solve_seconds', 0):.1f} s in "
+                             f"{solver.get('rounds', 0)} round(s), {solver.get('solver', '-')})")]
     change = repair_part.get("change") or {}
     if change:
-        lines.append(f"{'parameter change':<{width}}  max |d| {change['linf']:.4f}, mean |d| "
-                     f"{change['mean_abs']:.2e} over {change['total_parameters']} parameters of "
-                     f"{repair_part['layer']}")
-    lines.append(f"{'result':<{width}}  {report['message']}")
-    return "\n".join(lines)
+        facts.append(("parameter change", f"max |d| {change['linf']:.4f}, mean |d| "
+                      f"{change['mean_abs']:.2e} over {change['total_parameters']} parameters "
+                      f"of {repair_part['layer']}"))
+    facts.append(("result", report["message"]))
+    return "\n".join([text_table(rows, ["", "before", "after"], colalign=("left", "right",
+                                                                          "right")),
+                       text_table(facts)])

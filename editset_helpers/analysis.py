@@ -31,6 +31,7 @@ from editset_helpers.io import (
     metadata_path_for,
 )
 from helpers.errors import NotFoundError, UserError
+from helpers.text_format import file_size, text_table
 
 log = logging.getLogger(__name__)
 
@@ -245,9 +246,9 @@ def class_counts_table(analysis: FolderAnalysis) -> pd.DataFrame:
 
 
 def files_table(analysis: FolderAnalysis) -> pd.DataFrame:
-    rows = [{"set": s.label, "dataset file": str(s.pt_path), "size": human_size(s.pt_bytes),
+    rows = [{"set": s.label, "dataset file": str(s.pt_path), "size": file_size(s.pt_bytes),
              "metadata file": str(s.json_path) if s.json_path else "(missing)",
-             "metadata size": human_size(s.json_bytes) if s.json_bytes is not None else MISSING}
+             "metadata size": file_size(s.json_bytes) if s.json_bytes is not None else MISSING}
             for s in analysis.sets]
     return pd.DataFrame(rows)
 
@@ -271,35 +272,23 @@ def format_report(analysis: FolderAnalysis) -> str:
     else:
         parts.append("no edit sets found")
     if analysis.problems:
-        problems = pd.DataFrame([{"file": str(p.path), "size": human_size(p.size_bytes),
+        problems = pd.DataFrame([{"file": str(p.path), "size": file_size(p.size_bytes),
                                   "problem": p.reason} for p in analysis.problems])
         parts += ["Not edit sets", render(problems)]
     return "\n\n".join(parts) + "\n"
 
 
 def render(table: pd.DataFrame) -> str:
-    """Plain-text table: text left-aligned, numbers (and '-') right-aligned, two-space gutters.
+    """Plain-text table: text left-aligned, numbers, sizes and '-' right-aligned.
 
     pandas' ``to_string`` right-aligns text and strips padding, which makes names and paths
-    hard to scan.
+    hard to scan; tabulate aligns by column, told here which columns read as numbers.
     """
-    rows = [[str(c) for c in table.columns]]
-    rows += [[str(v) for v in row] for row in table.itertuples(index=False)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    numeric = [all(_NUMBER.fullmatch(row[i]) for row in rows[1:])
-               and any(row[i] != MISSING for row in rows[1:]) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.rjust(w) if right else cell.ljust(w)
-                               for cell, w, right in zip(row, widths, numeric, strict=True)
-                               ).rstrip() for row in rows)
-
-
-def human_size(size_bytes: int) -> str:
-    size = float(size_bytes)
-    for unit in ("B", "KiB", "MiB"):
-        if size < 1024 or unit == "MiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
+    rows = [[str(v) for v in row] for row in table.itertuples(index=False)]
+    numeric = [bool(rows) and all(_NUMBER.fullmatch(row[i]) for row in rows)
+               and any(row[i] != MISSING for row in rows) for i in range(len(table.columns))]
+    return text_table(rows, [str(c) for c in table.columns],
+                      colalign=["right" if n else "left" for n in numeric], numparse=False)
 
 
 # Helpers --------------------------------------------------------------------------------------

@@ -94,11 +94,10 @@ def build_edit_set(source: Source, selection: Selection, set_type: str,
     shift = dict(split.corruption or {})  # a corrupted split: every record says how
     metadata = []
     for position, (i, extra) in enumerate(zip(selection.indices, selection.extra, strict=True)):
-        label, guess = int(split.labels[i]), int(predicted[position])
+        guess = int(predicted[position])
         metadata.append({
-            "dataset": split.dataset, "split": split.split, "image_idx": int(i),
-            "true_label": label, "predicted_label": guess,
-            "true_class": split.class_names[label], "predicted_class": split.class_names[guess],
+            **split.record(i).as_dict(),
+            "predicted_label": guess, "predicted_class": split.class_names[guess],
             "type": set_type,
             "predicted_probability": float(confidence[position]),
             "true_probability": float(true_prob[position]),

@@ -63,8 +63,8 @@ def test_official_batch_format_is_read_in_order(tmp_path, bytes_keys):
     assert train.labels.tolist() == [(b + i) % 10 for b in range(5) for i in range(4)]
     assert test.labels.tolist() == [5, 6, 7, 8]
     assert train.class_names == names  # from batches.meta, not the built-in list
-    assert test.record(2).as_dict() == {"dataset": "cifar10", "split": "test", "index": 2,
-                                        "label": 7, "class_name": "c7"}
+    assert test.record(2).as_dict() == {"dataset": "cifar10", "split": "test", "image_idx": 2,
+                                        "true_label": 7, "true_class": "c7"}
 
 
 def test_rows_are_channel_planar(tmp_path):

@@ -76,7 +76,7 @@ def test_labels_become_zero_based(tmp_path):
     written = [i % 4 + 1 for i in range(8)]
     assert split.labels.tolist() == [w - 1 for w in written]
     assert split.class_names == ["a", "b", "c", "d"]
-    assert split.record(5).class_name == "b"
+    assert split.record(5).true_class == "b"
 
 
 def test_label_zero_is_refused_as_not_one_based(tmp_path):

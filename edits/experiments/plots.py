@@ -29,6 +29,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, ScalarFormatter
 
+from helpers import text_format
 from helpers.atomic_io import atomic_write_text, atomic_write_with, check_writable
 from helpers.errors import NotFoundError, UserError
 
@@ -134,18 +135,10 @@ def summary_table(frame: pd.DataFrame, style: str | None = None) -> pd.DataFrame
 
 
 def markdown_table(table: pd.DataFrame, *, digits: int = 2) -> str:
-    """A GitHub Markdown table (pandas' ``to_markdown`` needs the optional ``tabulate``)."""
-    def cell(value: object) -> str:
-        if isinstance(value, float):
-            return "" if pd.isna(value) else f"{value:.{digits}f}"
-        return str(value)
-
-    lines = ["| " + " | ".join(table.columns) + " |",
-             "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(table[c]) else ":---"
-                            for c in table.columns) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
-              for row in table.itertuples(index=False)]
-    return "\n".join(lines)
+    """A GitHub Markdown table, numbers to ``digits`` decimals and blank where missing."""
+    cells = table.astype(object).where(table.notna(), None)  # NaN -> a blank cell
+    return text_format.markdown_table(cells.itertuples(index=False), list(table.columns),
+                                      floatfmt=f".{digits}f")
 
 
 # ----------------------------------------------------------------------------- figures

@@ -151,9 +151,5 @@ def estimate_trial_memory(workspace: Workspace, config: TrialConfig) -> int:
     return int(4 * model_bytes + data_bytes + 4 * chunk + 512 * MiB)
 
 
-def describe_bytes(count: int) -> str:
-    return f"{count / MiB:,.0f} MiB"
-
-
 __all__ = ["RemoteResult", "RemoteTrial", "compute_remote_trial", "estimate_trial_memory",
            "finish_remote_trial", "remote_outcomes"]

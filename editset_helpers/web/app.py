@@ -46,6 +46,7 @@ from editset_helpers.web.thumbnails import SIZES, encode_png, scale_for
 from helpers import strict_json
 from helpers.cli import parse_integer
 from helpers.errors import NotFoundError, UserError
+from helpers.text_format import file_size
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
     app.register_error_handler(HTTPException, lambda e: _error(e.code or 500, e.description))
     app.register_error_handler(Exception, _internal_error)
     app.jinja_env.globals["verdicts"] = VERDICTS
-    app.add_template_filter(_file_size, "filesize")
+    app.add_template_filter(file_size, "filesize")
     app.add_template_filter(_percent, "percent")
     app.add_template_filter(_number, "number")
     app.add_template_filter(lambda key: FIELD_LABELS.get(key, key.replace("_", " ")),
@@ -392,14 +393,6 @@ def _internal_error(error: Exception) -> tuple[Any, int]:
     log.exception("error while answering %s", request.full_path)
     return _error(500, f"internal error ({type(error).__name__}); the server log has the "
                        "traceback")
-
-
-def _file_size(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"
 
 
 def _percent(fraction: float | None) -> str:
