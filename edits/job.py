@@ -28,6 +28,7 @@ from editset_helpers.evaluation import Accuracy, evaluate_model
 from editset_helpers.io import EditSet
 from helpers.atomic_io import atomic_write_json, check_writable
 from helpers.datasets import ImageSplit
+from helpers.errors import UserError
 from helpers.file_pairs import check_pair, write_pair
 from helpers.text_format import text_table
 from model_classes.checkpoints import LoadedModel, ModelMetadata, save_checkpoint
@@ -78,6 +79,24 @@ def measure(loaded: LoadedModel, test_split: ImageSplit, edit_set: EditSet,
                       report.drawdown.count if report.drawdown is not None else 0)
 
 
+def check_edit_set_fits(edit_set: EditSet, loaded: LoadedModel, test_split: ImageSplit) -> None:
+    """Refuse an edit set that cannot belong to this model and data set, before any solving:
+    images of another shape than the split's (the model would resize them silently) or labels
+    the model has no output for."""
+    where = edit_set.path or "the edit set"
+    shape = tuple(edit_set.images.shape[1:])
+    if shape != tuple(test_split.image_shape):
+        raise UserError(f"{where}: images are {'x'.join(map(str, shape))} but "
+                        f"{test_split.dataset} images are "
+                        f"{'x'.join(map(str, test_split.image_shape))} (channels x height x "
+                        "width); was the edit set made from another data set?")
+    num_classes = loaded.metadata.num_classes
+    if len(edit_set) and int(edit_set.labels.max()) >= num_classes:
+        raise UserError(f"{where}: label {int(edit_set.labels.max())} but the model has "
+                        f"{num_classes} classes (0..{num_classes - 1}); is the edit set for this "
+                        "model?")
+
+
 def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig, *,
                    test_split: ImageSplit, train_split: ImageSplit | None,
                    output: str | Path | None = None, report_path: str | Path | None = None,
@@ -94,6 +113,7 @@ def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig,
     set, before (``base_generalisation`` when the caller has it) and after.
     """
     output, report_path = _check_outputs(output, report_path, force=force)
+    check_edit_set_fits(edit_set, loaded, test_split)
     started = time.perf_counter()
     gset = GeneralisationSet.from_edit_set(edit_set)
     before = measure(loaded, test_split, edit_set, base_test_predictions)

@@ -162,8 +162,10 @@ def load_edit_set(path: str | Path) -> EditSet:
                         "'metadata'")
     images, labels = payload["images"], payload["labels"]
     metadata = payload.get("metadata")
-    if metadata is None:
-        metadata = [{"image_idx": None, "true_label": int(y), "type": "unknown"} for y in labels]
+    if metadata is None:  # a bare images + labels file; labels of another shape fail below
+        metadata = ([{"image_idx": None, "true_label": int(y), "type": "unknown"}
+                     for y in labels.tolist()]
+                    if isinstance(labels, torch.Tensor) and labels.ndim == 1 else [])
     validate_edit_set(images, labels, metadata, where=str(path))
     info: dict[str, Any] = {}
     json_path = metadata_path_for(path)

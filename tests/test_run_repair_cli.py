@@ -70,3 +70,23 @@ def test_the_script_runs_as_a_subprocess(base_args):
                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "repaired model:" in ok.stdout and "Traceback" not in ok.stderr
+
+
+def test_an_edit_set_of_another_image_shape_is_refused_before_solving(base_args, tmp_path,
+                                                                      capsys, tiny_cifar_root):
+    import torch
+
+    from helpers.datasets import load_split
+    from tests.edit_set_factory import edit_set_from
+
+    split = load_split("cifar10", "test", data_root=tiny_cifar_root)
+    edit_set = edit_set_from(split, range(4))
+    edit_set.images = torch.nn.functional.interpolate(edit_set.images, size=(16, 16))
+    path = tmp_path / "small_edit_dataset.pt"
+    torch.save({"images": edit_set.images, "labels": edit_set.labels,
+                "metadata": edit_set.metadata}, path)
+    assert run_main(run_repair.main, ["--edit-set", str(path), *base_args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "3x16x16" in err and "3x32x32" in err
+    assert not (tmp_path / "repaired.pth").exists()
+    assert not (tmp_path / "repaired_report.json").exists()
