@@ -54,8 +54,10 @@ def layering_violations(root: Path) -> list[str]:
         for path in sorted((root / package).rglob("*.py")):
             for imported, line in sorted(imported_packages(path)):
                 if imported != package and imported not in allowed:
+                    may = (f"only {', '.join(sorted(allowed))}" if allowed
+                           else "nothing of this project")
                     problems.append(f"{path.relative_to(root)}:{line} imports {imported} "
-                                    f"({package} may import only {sorted(allowed) or 'nothing'})")
+                                    f"({package} may import {may})")
     return problems
 
 
