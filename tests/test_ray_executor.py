@@ -23,7 +23,7 @@ from edits.experiments.columns import COLUMNS  # noqa: E402
 from edits.experiments.csv_log import ResultLog  # noqa: E402
 from edits.experiments.grid import TrialConfig, expand_grid  # noqa: E402
 from edits.experiments.ray_executor import RayExecutor, connect  # noqa: E402
-from edits.experiments.remote import RemoteTrial, compute_remote_trial  # noqa: E402
+from edits.experiments.remote import RemoteResult, RemoteTrial, compute_remote_trial  # noqa: E402
 from edits.experiments.sweep import run_sweep  # noqa: E402
 from experiment_runner import main  # noqa: E402
 from helpers.datasets import load_split  # noqa: E402
@@ -173,3 +173,56 @@ def test_ray_address_needs_the_ray_executor(capsys):
                            "auto"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "--ray-address applies to --executor ray" in err
+
+
+def slow_unless_smallest(trial: RemoteTrial, *, marker_dir: str, smallest: int) -> RemoteResult:
+    """The smallest configuration finishes at once; the others take long enough to be cancelled,
+    and leave a marker only if they ran to the end."""
+    import time
+
+    if trial.config.requested_size != smallest:
+        time.sleep(8)
+    result = compute_remote_trial(trial)
+    (Path(marker_dir) / trial.config.experiment_id).write_text("finished")
+    return result
+
+
+class InterruptAfterFirstRow(ResultLog):
+    """Ctrl-C reaching the driver right after the first row is written."""
+
+    def append(self, row) -> None:
+        super().append(row)
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_cancels_the_tasks_in_flight_and_leaves_the_csv_whole(
+        ray_instance, tiny_model_path, tiny_cifar_root, tmp_path):
+    import time
+
+    template = TrialConfig(repair_set_type="misclassified", requested_size=1, target_class=None,
+                           sizing="flexible", param_bound=5.0, margin=1.0,
+                           weights=str(tiny_model_path), data_root=str(tiny_cifar_root),
+                           reference_size=100, edit_sets_dir=str(tmp_path / "edit_sets"),
+                           models_dir=None)
+    configs = expand_grid(template, set_types=["misclassified"], sizes=[3, 5, 7, 9],
+                          target_classes=[], param_bounds=[5.0], margins=[1.0])
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    slow = functools.partial(slow_unless_smallest, marker_dir=str(markers), smallest=3)
+
+    with pytest.raises(KeyboardInterrupt), InterruptAfterFirstRow(tmp_path / "rows.csv",
+                                                                  COLUMNS) as results:
+        run_sweep(configs, results, RayExecutor(), remote_trial=slow, progress=False)
+    time.sleep(10)  # longer than a slow task: a task that was not cancelled would finish now
+    (first,) = [c for c in configs if c.requested_size == 3]
+    assert [p.name for p in markers.iterdir()] == [first.experiment_id]
+    rows = pd.read_csv(tmp_path / "rows.csv")
+    assert rows["experiment_id"].tolist() == [first.experiment_id]
+    assert rows.notna()["repair_successful"].all()
+
+    # The next run does the rest, each once.
+    with ResultLog(tmp_path / "rows.csv", COLUMNS) as results:
+        summary = run_sweep(configs, results, RayExecutor(), progress=False)
+    assert summary.already_done == 1 and summary.written == 3 and summary.complete
+    rows = pd.read_csv(tmp_path / "rows.csv")
+    assert sorted(rows["experiment_id"]) == sorted(c.experiment_id for c in configs)
