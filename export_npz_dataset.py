@@ -16,6 +16,7 @@ from helpers.cli import (
     HelpFormatter,
     add_data_args,
     hyphenate_flags,
+    positive_int,
     run_main,
     setup_logging,
 )
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="split written as train_data_batch_<n>.npz ('' to skip)")
     parser.add_argument("--val-split", default="test",
                         help="split written as val_data.npz ('' to skip)")
-    parser.add_argument("--per-file", type=int, default=4000, help="images per batch file")
+    parser.add_argument("--per-file", type=positive_int, default=4000, help="images per batch file")
     parser.add_argument("--force", action="store_true",
                         help="replace .npz files already in --out")
     return parser

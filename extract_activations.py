@@ -19,7 +19,10 @@ from helpers.cli import (
     ArgumentParser,
     HelpFormatter,
     add_data_args,
+    add_device_argument,
     hyphenate_flags,
+    non_negative_int,
+    positive_int,
     run_main,
     setup_logging,
 )
@@ -51,12 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
                             epilog=EXAMPLES, formatter_class=HelpFormatter)
     parser.add_argument("--weights", type=Path, required=True, help="model checkpoint (.pth)")
     add_data_args(parser)
+    add_device_argument(parser)
     parser.add_argument("--split", default="test",
                         help="split to draw from (cifar10: train|test; npz: train|val)")
-    parser.add_argument("--num-samples", type=int, default=5000,
+    parser.add_argument("--num-samples", type=positive_int, default=5000,
                         help="images in total; each class gets num_samples // K")
     classes = parser.add_mutually_exclusive_group()
-    classes.add_argument("--num-classes", type=int, default=None,
+    classes.add_argument("--num-classes", type=positive_int, default=None,
                          help="draw from K classes picked at random with --seed "
                               "(default: every class)")
     classes.add_argument("--target-classes", action="append", default=None,
@@ -65,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"layer to record (module name such as classifier.5, or "
                              f"{PENULTIMATE}); comma-separated or repeated "
                              f"(default: {PENULTIMATE})")
-    parser.add_argument("--batch-size", type=int, default=250, help="images per forward pass")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--batch-size", type=positive_int, default=250,
+                        help="images per forward pass")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seeds the class pick and the order images are drawn in")
     parser.add_argument("--float16", action="store_true",
                         help="store activations as float16 (half the disk)")
@@ -89,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         target_classes=parse_class_list(args.target_classes),
         layers=parse_class_list(args.layer) or [PENULTIMATE], batch_size=args.batch_size,
         seed=args.seed, float16=args.float16, data_root=Path(args.data_root),
-        root=args.out_dir, force=args.force)
+        root=args.out_dir, force=args.force, device=args.device)
     written = extract_activations(settings)
     manifest = written.manifest
     stream = manifest.get("stream")

@@ -12,7 +12,16 @@ from pathlib import Path
 
 from activations.embedding import METRICS, EmbeddingSettings, embed_set
 from activations.store import DEFAULT_ROOT, ActivationSet
-from helpers.cli import ArgumentParser, HelpFormatter, hyphenate_flags, run_main, setup_logging
+from helpers.cli import (
+    ArgumentParser,
+    HelpFormatter,
+    hyphenate_flags,
+    integer_type,
+    non_negative_int,
+    non_negative_number,
+    run_main,
+    setup_logging,
+)
 
 EXAMPLES = """\
 examples:
@@ -31,10 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", required=True, help="activation set name")
     parser.add_argument("--layer", default=None,
                         help="layer to embed (default: the set's first layer)")
-    parser.add_argument("--n-neighbors", type=int, default=25, help="UMAP neighbourhood size")
-    parser.add_argument("--min-dist", type=float, default=0.1, help="UMAP minimum distance")
+    parser.add_argument("--n-neighbors", type=integer_type(minimum=2, name="neighbour count"),
+                        default=25, help="UMAP neighbourhood size")
+    parser.add_argument("--min-dist", type=non_negative_number, default=0.1,
+                        help="UMAP minimum distance")
     parser.add_argument("--metric", default="cosine", choices=METRICS, help="UMAP metric")
-    parser.add_argument("--seed", type=int, default=0, help="makes the layout reproducible")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="makes the layout reproducible")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_ROOT,
                         help="folder holding the activation sets")
     parser.add_argument("--verbose", action="store_true", help="debug logging")

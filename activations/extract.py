@@ -24,7 +24,9 @@ from activations import store
 from activations.layers import PENULTIMATE, record_layers, resolve_layers
 from activations.sources import DrawnImages, draw_balanced
 from helpers.atomic_io import atomic_write_json
+from helpers.devices import resolve_device
 from helpers.errors import UserError
+from helpers.paths import check_location
 from model_classes.checkpoints import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class ExtractionSettings:
     root: Path = store.DEFAULT_ROOT
     force: bool = False
     progress: bool = True
+    device: str = "auto"  # where the model runs (helpers.devices); never changes the result
 
 
 def file_sha256(path: Path) -> str:
@@ -69,6 +72,7 @@ def extract_activations(settings: ExtractionSettings) -> store.ActivationSet:
         cannot give the requested balance, or a model that does not fit the images.
     """
     store.check_name(settings.name)
+    check_location(settings.root, folder=True)  # before an hour of forward passes
     if store.existing(settings.name, settings.root) and not settings.force:
         raise UserError(f"activation set {Path(settings.root) / settings.name} already exists; "
                         "pass --force to replace it or choose another --name")
@@ -76,7 +80,7 @@ def extract_activations(settings: ExtractionSettings) -> store.ActivationSet:
         raise UserError(f"--num-samples must be at least 1, got {settings.num_samples}")
     if settings.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {settings.batch_size}")
-    loaded = load_checkpoint(settings.weights)
+    loaded = load_checkpoint(settings.weights, device=resolve_device(settings.device))
     layers = resolve_layers(loaded.model, settings.layers)  # before reading any data
     drawn = draw_balanced(settings.dataset, settings.split, num_samples=settings.num_samples,
                           num_classes=settings.num_classes,

@@ -75,6 +75,7 @@ def record_layers(model: nn.Module, images: torch.Tensor, layers: Sequence[str],
     Outputs are copied as they come: a later in-place ReLU must not change what was recorded.
     """
     model.eval()
+    device = next(model.parameters()).device
     modules = dict(model.named_modules())
     current: dict[str, torch.Tensor] = {}
 
@@ -93,9 +94,9 @@ def record_layers(model: nn.Module, images: torch.Tensor, layers: Sequence[str],
             batch = images[start:start + batch_size]
             if batch.dtype == torch.uint8:
                 batch = batch.float().div_(255.0)
-            logits.append(model(batch).float())
+            logits.append(model(batch.to(device)).float().cpu())
             for name in layers:
-                values = current.pop(name).numpy().astype(dtype, copy=False)
+                values = current.pop(name).cpu().numpy().astype(dtype, copy=False)
                 if name not in outputs:
                     outputs[name] = np.empty((len(images), values.shape[1]), dtype=dtype)
                 outputs[name][start:start + len(values)] = values

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from helpers.atomic_io import atomic_open, atomic_write_text
 from helpers.datasets import load_split
 from helpers.errors import UserError
+from helpers.paths import check_location
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def export_npz(dataset: str, out_dir: str | Path, *, train_split: str | None = "
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} is a file; give a folder for the batch files")
+    check_location(out, folder=True)  # a read-only folder or a file above it: before reading
     present = sorted(out.glob("*.npz")) if out.is_dir() else []
     if present and not force:
         raise UserError(f"{out} already holds {len(present)} .npz files; pass --force to replace "

@@ -191,7 +191,7 @@ def test_the_entry_points_report_bad_input_as_one_line(tiny_cifar_root, tiny_mod
              "no activation set 'absent'"),
             (["export_npz_dataset.py", "--dataset", "cifar10", "--data-root",
               str(tiny_cifar_root), "--out", str(tmp_path / "n"), "--per-file", "0"],
-             "--per-file must be at least 1")):
+             "--per-file: must be at least 1")):
         result = subprocess.run([sys.executable, *argv], cwd=PROJECT_ROOT, capture_output=True,
                                 text=True, timeout=300)
         one_line_error(result.returncode, result.stderr, fragment)

@@ -122,6 +122,48 @@ CASES = [
     ("quick-folder-under-file", "quickstart", ["--data-root", "{data}", "--folder",
                                                "{file}/qs"]),
     ("quick-epochs-nan", "quickstart", ["--data-root", "{data}", "--epochs", "nan"]),
+    ("gen-corruption-unknown", "editset_generator",
+     ["corrupted", "--weights", "{model}", "--data-root", "{data}", "--corruption", "haze"]),
+    ("gen-severity-six", "editset_generator",
+     ["corrupted", "--weights", "{model}", "--data-root", "{data}", "--corruption", "fog",
+      "--severity", "6"]),
+    ("gen-corrupted-without-name", "editset_generator",
+     ["corrupted", "--weights", "{model}", "--data-root", "{data}"]),
+    # the seed's generator scripts
+    ("seed-confident-nan", "generate_confident_wrong_repairset",
+     ["nan", "--weights", "{model}", "--data-root", "{data}", "--output-dir", "{out}"]),
+    ("seed-closest-neg", "generate_closest_repairset",
+     ["-0.5", "--weights", "{model}", "--data-root", "{data}", "--output-dir", "{out}"]),
+    # extract_activations.py, process_embeddings.py, export_npz_dataset.py
+    ("acts-samples-zero", "extract_activations",
+     ["--weights", "{model}", "--data-root", "{data}", "--num-samples", "0", "--name", "a",
+      "--out-dir", "{out}"]),
+    ("acts-samples-nan", "extract_activations",
+     ["--weights", "{model}", "--data-root", "{data}", "--num-samples", "nan", "--name", "a",
+      "--out-dir", "{out}"]),
+    ("acts-name-path", "extract_activations",
+     ["--weights", "{model}", "--data-root", "{data}", "--name", "../escape",
+      "--out-dir", "{out}"]),
+    ("acts-layer-unknown", "extract_activations",
+     ["--weights", "{model}", "--data-root", "{data}", "--layer", "fc9", "--name", "a",
+      "--out-dir", "{out}"]),
+    ("acts-class-unknown", "extract_activations",
+     ["--weights", "{model}", "--data-root", "{data}", "--target-classes", "99", "--name", "a",
+      "--out-dir", "{out}"]),
+    ("acts-meta-str", "extract_activations",
+     ["--weights", "{strmeta}", "--data-root", "{data}", "--name", "a", "--out-dir", "{out}"]),
+    ("acts-out-readonly", "extract_activations",
+     ["--weights", "{model}", "--data-root", "{data}", "--name", "a", "--out-dir", "{ro}"]),
+    ("acts-out-under-file", "extract_activations",
+     ["--weights", "{model}", "--data-root", "{data}", "--name", "a", "--out-dir",
+      "{file}/acts"]),
+    ("embed-missing-set", "process_embeddings", ["--name", "nothing", "--out-dir", "{out}"]),
+    ("embed-min-dist-nan", "process_embeddings", ["--name", "a", "--min-dist", "nan"]),
+    ("embed-neighbours-one", "process_embeddings", ["--name", "a", "--n-neighbors", "1"]),
+    ("export-out-under-file", "export_npz_dataset",
+     ["--data-root", "{data}", "--out", "{file}/npz"]),
+    ("export-per-file-zero", "export_npz_dataset",
+     ["--data-root", "{data}", "--out", "{out}/npz", "--per-file", "0"]),
     # edit_set_visualizer.py
     ("web-port-neg", "edit_set_visualizer", ["--port", "-1"]),
     ("web-port-huge", "edit_set_visualizer", ["--port", "70000"]),
@@ -219,6 +261,13 @@ def test_bad_input_is_one_line_and_exit_2(script, argv, inputs, tmp_path, reques
     assert "Traceback" not in err
     assert len(lines) == 1 and lines[0].startswith("error: "), err[-1500:]
     assert snapshot(*watched) == before  # no output appeared or changed
+
+
+def test_every_script_is_in_the_table():
+    """A new top-level script joins the table (its parser and loaders are the first thing a
+    user meets)."""
+    scripts = {path.stem for path in PROJECT_ROOT.glob("*.py")}
+    assert scripts - {case[1] for case in CASES} == set()
 
 
 def test_the_fuzz_checkpoints_are_really_damaged(inputs):
