@@ -37,9 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--width", type=int, default=4096)
     parser.add_argument("--classes", type=int, default=100)
+    parser.add_argument("--activation-set", default=None, metavar="NAME",
+                        help="embed this stored set's first layer (data/activations/NAME) "
+                             "instead of synthetic activations")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    values = synthetic_activations(args.n, args.width, args.classes, 0)
+    if args.activation_set:
+        from activations.store import ActivationSet
+
+        stored = ActivationSet.open(args.activation_set)
+        values = stored.activations(stored.layers[0])
+    else:
+        values = synthetic_activations(args.n, args.width, args.classes, 0)
     import umap  # noqa: F401  (numba compiles on import and first call: timed separately)
 
     warm_start = time.perf_counter()
@@ -48,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     _, report = embed(values, EmbeddingSettings(seed=0))
     seconds = time.perf_counter() - start
-    result = {"benchmark": "umap_embedding", "shape": [args.n, args.width],
+    result = {"benchmark": "umap_embedding", "shape": list(values.shape),
+              "data": (f"activation set {args.activation_set}" if args.activation_set
+                       else "synthetic"),
               "settings": {"n_neighbors": 25, "min_dist": 0.1, "metric": "cosine", "seed": 0,
                            "pca_dimensions": 50},
               "seconds_total": round(seconds, 2), "pca_seconds": report.get("pca_seconds"),
