@@ -85,5 +85,5 @@ def test_an_upward_import_is_found(tmp_path):
         "def f():\n    from editset_helpers.io import EditSet\n")
     (tmp_path / "sytorch" / "bad.py").write_text("import helpers.errors\n")
     assert layering_violations(tmp_path) == [
-        "helpers/bad.py:2 imports editset_helpers (helpers may import only nothing)",
-        "sytorch/bad.py:1 imports helpers (sytorch may import only nothing)"]
+        "helpers/bad.py:2 imports editset_helpers (helpers may import nothing of this project)",
+        "sytorch/bad.py:1 imports helpers (sytorch may import nothing of this project)"]
