@@ -25,12 +25,12 @@ import torch
 from editset_helpers.io import EditSet, save_edit_set
 from editset_helpers.web.app import create_app
 from helpers.atomic_io import atomic_write_json, check_writable
+from helpers.cache import PROJECT_ROOT
 from helpers.cli import ArgumentParser, HelpFormatter, run_main
 from helpers.datasets import CIFAR10_CLASSES, load_split
 from helpers.errors import UserError
 from helpers.provenance import commit, machine
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEIGHTS = PROJECT_ROOT / "artifacts" / "alexnet_base.pth"
 
 EXAMPLES = """\

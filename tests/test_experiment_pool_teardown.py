@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from helpers.cache import PROJECT_ROOT
+
 SCRIPT = PROJECT_ROOT / "experiment_runner.py"
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),

@@ -35,11 +35,11 @@ from edits.experiments.executors import (
     Value,
     register_executor,
 )
+from helpers.cache import PROJECT_ROOT
 from helpers.errors import UserError
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CODE_PACKAGES = ("edits", "editset_helpers", "helpers", "model_classes", "sytorch")
 DEFAULT_MAX_RETRIES = 2
 START_ATTEMPTS = 3

@@ -44,13 +44,13 @@ from editset_helpers.web.queries import SORTS, ImageQuery, QueryError, run_query
 from editset_helpers.web.sets import FileIdentity, LoadedSet
 from editset_helpers.web.thumbnails import SIZES, encode_png, scale_for
 from helpers import strict_json
+from helpers.cache import PROJECT_ROOT
 from helpers.cli import parse_integer
 from helpers.errors import NotFoundError, UserError
 from helpers.text_format import file_size
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXTENSION = "edit_set_visualizer"
 CHARTS = ("class_distribution", "confusion")
 NOT_AVAILABLE = "\u2013"  # an en dash for "no value"
