@@ -168,7 +168,7 @@ def test_script_runs_as_a_subprocess(tiny_cifar_root, tiny_model_path, tmp_path)
         [sys.executable, "editset_generator.py", "by-class", "--target-class", "7",
          "--weights", str(tiny_model_path), "--data-root", str(tiny_cifar_root),
          "--output", str(output)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert f"to {output}" in result.stdout
     assert {m["true_label"] for m in load_edit_set(output).metadata} == {7}

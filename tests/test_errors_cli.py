@@ -101,5 +101,5 @@ def test_user_errors_as_subprocess(case, paths):
     script, argv, fragments = CASES[case]
     result = subprocess.run([sys.executable, f"{script.__name__}.py",
                              *[arg.format(**paths) for arg in argv]],
-                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert_one_line_error(result.returncode, result.stderr, *fragments)

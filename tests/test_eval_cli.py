@@ -80,7 +80,7 @@ def test_script_runs_as_a_subprocess(tiny_cifar_root, tiny_model_path, tmp_path)
     result = subprocess.run(
         [sys.executable, "eval.py", "--weights", str(tiny_model_path), "--data-root",
          str(tiny_cifar_root), "--json", str(report_path)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "test: " in result.stdout and "confusion matrix" in result.stdout
     assert json.loads(report_path.read_text())["test"]["images"] == 200

@@ -188,7 +188,7 @@ def test_runs_as_a_script(tiny_model_path, tiny_cifar_root, tmp_path):
     common = ["--weights", str(tiny_model_path), "--data-root", str(tiny_cifar_root),
               "--output-dir", str(tmp_path)]
     done = subprocess.run([sys.executable, str(SCRIPT), "closest", "0.1", "0.3", "2", *common],
-                          capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=120)
+                          capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     payload = torch.load(tmp_path / "closest_0.10_0.30_edit_dataset.pt", weights_only=True)
     assert payload["images"].shape[0] == payload["labels"].shape[0] == 2
