@@ -35,7 +35,7 @@ DEFAULT_OUTPUT = Path("benchmarks/results/generalisation.json")
 
 def build_parser() -> argparse.ArgumentParser:
     from helpers.corruptions import CORRUPTIONS, SEVERITIES
-    from sytorch.solvers import SOLVER_NAMES
+    from sytorch.solvers import SOLVERS
 
     description = __doc__.split("\n\n")[0]
     parser = ArgumentParser(description=description, epilog=EXAMPLES,
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 500], metavar="N")
     run.add_argument("--margins", type=float, nargs="+", default=[2.0, 0.5], metavar="M")
     run.add_argument("--seed", type=int, default=0, help="halves and edit-set draw")
-    run.add_argument("--solver", choices=SOLVER_NAMES, default="piqp",
+    run.add_argument("--solver", choices=list(SOLVERS), default="piqp",
                      help="repair solver (PIQP: fastest at 500 images)")
     run.add_argument("--time-limit", type=float, default=600.0, help="solver seconds per repair")
     run.add_argument("--no-finetune", action="store_true", help="skip the fine-tuning baseline")

@@ -34,7 +34,8 @@ READY = "document.body.dataset.mapReady === '1'"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n")[2],
+    parser = ArgumentParser(description=__doc__.splitlines()[0],
+                            epilog="examples:\n" + __doc__.split("\n\n")[2],
                             formatter_class=HelpFormatter)
     parser.add_argument("--name", required=True, help="activation set to open")
     parser.add_argument("--activations-dir", type=Path, default=Path("data/activations"))

@@ -70,7 +70,8 @@ def draw(root: Path, per_class: int, classes: int) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n")[2],
+    parser = ArgumentParser(description=__doc__.splitlines()[0],
+                            epilog="examples:\n" + __doc__.split("\n\n")[2],
                             formatter_class=HelpFormatter)
     parser.add_argument("--root", type=Path, default=Path("/tmp/npz_bench"))
     parser.add_argument("--files", type=positive_int, default=12)

@@ -9,7 +9,6 @@ The activations are synthetic but shaped like real ones: non-negative (post-ReLU
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -21,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activations.embedding import EmbeddingSettings, embed
 from helpers.atomic_io import atomic_write_json
+from helpers.cli import ArgumentParser, HelpFormatter, positive_int
 from helpers.provenance import peak_memory_mb, provenance
 
 
@@ -33,10 +33,12 @@ def synthetic_activations(n: int, width: int, classes: int, seed: int) -> np.nda
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=10_000)
-    parser.add_argument("--width", type=int, default=4096)
-    parser.add_argument("--classes", type=int, default=100)
+    parser = ArgumentParser(description=__doc__.splitlines()[0],
+                            epilog="examples:\n" + __doc__.split("\n\n")[2],
+                            formatter_class=HelpFormatter)
+    parser.add_argument("--n", type=positive_int, default=10_000, help="activation rows")
+    parser.add_argument("--width", type=positive_int, default=4096, help="activation columns")
+    parser.add_argument("--classes", type=positive_int, default=100)
     parser.add_argument("--activation-set", default=None, metavar="NAME",
                         help="embed this stored set's first layer (data/activations/NAME) "
                              "instead of synthetic activations")
