@@ -55,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--solver", choices=list(SOLVERS), default="piqp",
                      help="repair solver (PIQP: fastest at 500 images)")
     run.add_argument("--time-limit", type=float, default=600.0, help="solver seconds per repair")
-    run.add_argument("--no-finetune", action="store_true", help="skip the fine-tuning baseline")
+    run.add_argument("--finetune", nargs="+", type=finetune_spec, default=[("adam", 1e-3)],
+                     metavar="OPTIMIZER:LR",
+                     help="fine-tuning baselines, each an optimizer (adam, sgd) and a learning "
+                          "rate (default: adam:0.001)")
+    run.add_argument("--no-finetune", action="store_true", help="skip the fine-tuning baselines")
     run.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     run.add_argument("--force", action="store_true",
                      help="start over when --output holds another study")
@@ -65,6 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--figure", type=Path, default=Path("docs/generalisation.png"))
     plot.add_argument("--table", type=Path, default=None, help="also write the Markdown table")
     return parser
+
+
+def finetune_spec(text: str) -> tuple[str, float]:
+    """``sgd:0.01`` -> ("sgd", 0.01): an optimizer of edits.finetune and a positive rate."""
+    from edits.finetune import OPTIMIZERS
+    from helpers.cli import parse_number
+
+    name, _, rate = text.partition(":")
+    if name not in OPTIMIZERS or not rate:
+        raise argparse.ArgumentTypeError(f"{text!r} is not OPTIMIZER:LR with an optimizer of "
+                                         f"{', '.join(OPTIMIZERS)} (like sgd:0.01)")
+    return name, parse_number(rate, minimum=0.0, exclusive_minimum=True)
+
+
+def finetune_method(optimizer: str, rate: float) -> str:
+    """The trial key's method: ``finetune`` for the first study's Adam at 1e-3 (its keys stay
+    valid for resuming), ``finetune-sgd-0.01`` and the like for the others."""
+    return "finetune" if (optimizer, rate) == ("adam", 1e-3) else f"finetune-{optimizer}-{rate:g}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from edits.finetune import FinetuneConfig
     from edits.generalisation_study import StudyPlan, run_study
     from helpers.atomic_io import atomic_write_json
     from helpers.datasets import load_split
@@ -102,7 +125,10 @@ def run_command(args: argparse.Namespace) -> int:
     clean = load_split("cifar10", "test", data_root=args.data_root)
     train = load_split("cifar10", "train", data_root=args.data_root)
     plan = StudyPlan(args.corruptions, args.sizes, args.margins, severity=args.severity,
-                     seed=args.seed, finetune=not args.no_finetune,
+                     seed=args.seed,
+                     finetunes={} if args.no_finetune else {
+                         finetune_method(o, r): FinetuneConfig(optimizer=o, learning_rate=r)
+                         for o, r in args.finetune},
                      repair_overrides={"solver": args.solver, "time_limit": args.time_limit})
 
     def write(partial: bool) -> None:

@@ -18,9 +18,11 @@ Record = dict[str, Any]
 
 
 def method_label(record: Record) -> str:
-    if record["method"] == "finetune":
-        return "fine-tuning"
-    return f"repair, margin {record['margin']:g}"
+    if record["method"] == "repair":
+        return f"repair, margin {record['margin']:g}"
+    optimizer = record.get("optimizer", "adam")
+    rate = record.get("learning_rate", 1e-3)
+    return f"fine-tuning ({'Adam' if optimizer == 'adam' else 'SGD'}, lr {rate:g})"
 
 
 def _points(value: float | None) -> str:

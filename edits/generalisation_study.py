@@ -53,9 +53,12 @@ class StudyPlan:
     margins: Sequence[float]
     severity: int = 3
     seed: int = 0
-    finetune: bool = True
     repair_overrides: dict[str, Any] = field(default_factory=dict)
-    finetune_config: FinetuneConfig = field(default_factory=FinetuneConfig)
+    # Fine-tuning baselines by method name; an empty dict runs none. Adam moves every weight by
+    # about its learning rate per step whatever the gradient, plain gradient descent (SGD)
+    # moves the weights along the edit images' features only: both are worth a row.
+    finetunes: dict[str, FinetuneConfig] = field(
+        default_factory=lambda: {"finetune": FinetuneConfig()})
 
     def trials(self) -> list[tuple[str, int, str, float | None]]:
         """(corruption, size, method, margin) in run order, sizes outermost (a run cut short
@@ -64,8 +67,7 @@ class StudyPlan:
         for size in self.sizes:
             for corruption in self.corruptions:
                 out += [(corruption, size, "repair", float(m)) for m in self.margins]
-                if self.finetune:
-                    out.append((corruption, size, "finetune", None))
+                out += [(corruption, size, method, None) for method in self.finetunes]
         return out
 
 
@@ -147,10 +149,12 @@ def run_study(loaded: LoadedModel, clean: ImageSplit, train: ImageSplit, plan: S
                           delta_l2=result.change_stats.get("l2"))
         else:
             tuned = finetune(loaded.model, edit_set.images, edit_set.labels,
-                             plan.finetune_config)
+                             plan.finetunes[method])
             changed = tuned.model
             record.update(status="all_right" if tuned.all_correct else "not_all_right",
                           verified=False, steps=tuned.steps, layer=tuned.layer,
+                          optimizer=tuned.config.optimizer,
+                          learning_rate=tuned.config.learning_rate,
                           min_margin=tuned.verification.min_margin,
                           delta_linf=tuned.change["linf"], delta_l2=tuned.change["l2"])
         record["seconds"] = time.perf_counter() - started

@@ -178,3 +178,25 @@ def test_sweep_rejects_a_bad_severity(tiny_model_path, tmp_path, capsys):
                            "--severity", "7", "--output-file", str(tmp_path / "x.csv")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_a_study_runs_each_fine_tuning_baseline_under_its_own_key():
+    import argparse
+
+    from benchmarks.bench_generalisation import finetune_method, finetune_spec
+    from edits.finetune import FinetuneConfig
+    from edits.generalisation_report import method_label
+    from edits.generalisation_study import StudyPlan
+
+    assert finetune_spec("sgd:0.01") == ("sgd", 0.01)
+    for bad in ("sgd", "rmsprop:0.1", "sgd:-1", "adam:nan"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            finetune_spec(bad)
+    methods = {finetune_method(o, r): FinetuneConfig(optimizer=o, learning_rate=r)
+               for o, r in (("adam", 1e-3), ("sgd", 0.01))}
+    assert list(methods) == ["finetune", "finetune-sgd-0.01"]  # the first study's keys resume
+    plan = StudyPlan(["fog"], [50], [2.0], finetunes=methods)
+    assert [t[2] for t in plan.trials()] == ["repair", "finetune", "finetune-sgd-0.01"]
+    assert method_label({"method": "finetune-sgd-0.01", "optimizer": "sgd",
+                         "learning_rate": 0.01}) == "fine-tuning (SGD, lr 0.01)"
+    assert method_label({"method": "finetune"}) == "fine-tuning (Adam, lr 0.001)"
