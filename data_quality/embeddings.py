@@ -8,8 +8,12 @@ colour jitter and JPEG re-encoding):
 
 * ``pixels``: the raw pixels, centred per image: exact and brightness-shifted copies only;
 * ``thumbnail``: the image averaged with its mirror image (blind to horizontal flips), shrunk
-  to 8x8 (small shifts and JPEG blocks average out) and standardised per colour channel (blind
-  to brightness and contrast changes of each channel);
+  to 8x8 (JPEG blocks average out) and standardised per colour channel (blind to brightness and
+  contrast changes of each channel); a shift of a few pixels still moves it;
+* ``spectrum``: the log-magnitude of each standardised channel's 2-D Fourier transform, its
+  16x16 lowest frequencies, averaged with its mirror image's. The magnitude ignores where the
+  picture sits (a shift changes only the phase, apart from the border), the standardisation
+  ignores colour gains and offsets, JPEG mostly alters the discarded high frequencies;
 * ``model``: a layer of the model (``--layer``, default the penultimate one), averaged over the
   image and its mirror image, reduced by PCA: what the network considers the same picture.
 """
@@ -30,6 +34,7 @@ from model_classes.checkpoints import LoadedModel
 log = logging.getLogger(__name__)
 
 THUMBNAIL_SIDE = 8
+SPECTRUM_HALF = 8  # the 16x16 lowest frequencies
 
 
 @dataclass
@@ -129,6 +134,27 @@ def thumbnail_embedding(images: torch.Tensor, _context: EmbeddingContext) -> np.
         out.append(((small - mean) / std).reshape(len(batch), -1))
     if not out:
         return np.zeros((0, images.shape[1] * THUMBNAIL_SIDE ** 2), dtype=np.float32)
+    return torch.cat(out).numpy()
+
+
+@register("spectrum")
+def spectrum_embedding(images: torch.Tensor, _context: EmbeddingContext) -> np.ndarray:
+    """Low-frequency Fourier magnitudes, flip-symmetrised (see the module docstring)."""
+    out = []
+    for start in range(0, len(images), 4096):
+        batch = images[start:start + 4096].float()
+        mean = batch.mean(dim=(2, 3), keepdim=True)
+        std = batch.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
+        magnitude = torch.fft.fft2((batch - mean) / std).abs()
+        # |F| of the mirror image is |F| at (u, -v): index -v mod W is flip then roll by one
+        magnitude = (magnitude + magnitude.flip(-1).roll(1, -1)) / 2
+        centred = torch.fft.fftshift(magnitude, dim=(-2, -1))
+        h, w = centred.shape[-2:]
+        keep_h, keep_w = min(SPECTRUM_HALF, h // 2), min(SPECTRUM_HALF, w // 2)
+        window = centred[..., h // 2 - keep_h:h // 2 + keep_h, w // 2 - keep_w:w // 2 + keep_w]
+        out.append(torch.log1p(window).reshape(len(batch), -1))
+    if not out:
+        return np.zeros((0, images.shape[1] * 4 * SPECTRUM_HALF ** 2), dtype=np.float32)
     return torch.cat(out).numpy()
 
 

@@ -212,8 +212,8 @@ def summary(ranking: LabelIssueRanking, labels: np.ndarray, class_names: list[st
     flagged = np.bincount(labels[ranking.issues], minlength=len(class_names))
     images = np.bincount(labels, minlength=len(class_names))
     return {
-        "images_analysed": int(len(labels)),
-        "issues_found": int(len(ranking.issues)),
+        "images_analysed": len(labels),
+        "issues_found": len(ranking.issues),
         "issue_fraction": round(float(len(ranking.issues) / max(len(labels), 1)), 6),
         "per_class": {name: {"images": int(images[k]), "issues": int(flagged[k])}
                       for k, name in enumerate(class_names)},

@@ -96,7 +96,7 @@ class LabelIssueOptions:
 class DuplicateOptions:
     """find_near_duplicates.py: which embedding, which splits, which pairs to report."""
 
-    embedding: str = option("thumbnail", choices=_embeddings, help="image embedding compared "
+    embedding: str = option("spectrum", choices=_embeddings, help="image embedding compared "
                             "by cosine similarity (see data_quality/embeddings.py)")
     against: str | None = option("train", help="second split searched for copies of --split's "
                                  "images (leakage); 'none' to search within --split only",

@@ -293,4 +293,4 @@ def summary_lines(kind: str, path: Path, report: dict[str, Any]) -> list[str]:
         lines = [f"predictions on {where}: accuracy {100 * s['accuracy']:.2f}% "
                  f"({s['errors']} errors of {s['images']}), ECE "
                  f"{100 * s['expected_calibration_error']:.2f}%"]
-    return lines + [f"  report: {path}"]
+    return [*lines, f"  report: {path}"]

@@ -88,7 +88,7 @@ def validate_predictions(labels: np.ndarray, probabilities: np.ndarray, class_na
     worst = wrong[np.lexsort((wrong, -confidence[wrong]))][:examples]
     return {
         "summary": {
-            "images": int(len(labels)), "correct": int(correct.sum()),
+            "images": len(labels), "correct": int(correct.sum()),
             "accuracy": float(correct.mean()), "errors": int((~correct).sum()),
             "mean_confidence": float(confidence.mean()),
             "expected_calibration_error": expected_calibration_error(reliability),

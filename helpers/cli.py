@@ -306,6 +306,15 @@ def add_label_overrides_argument(parser: argparse.ArgumentParser | argparse._Arg
                              "labels of those images for this run")
 
 
+def add_exclude_flagged_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup
+                                 ) -> None:
+    """``--exclude-flagged FILE``: images no edit set may take (edit-set generators, sweeps)."""
+    parser.add_argument("--exclude-flagged", default=None, metavar="FILE",
+                        help="keep the images this file flags out of every edit set: a "
+                             "label_issues or near_duplicates report, or the review page's "
+                             "decisions export (images marked fixed or relabel)")
+
+
 def add_device_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--device``: where the model's forward passes run (the solvers always use the CPU)."""
     parser.add_argument("--device", choices=DEVICES, default="auto",
