@@ -202,11 +202,15 @@ def _data_quality_inputs(args: argparse.Namespace) -> dict[str, str | None]:
 
     values: dict[str, str | None] = {}
     if args.label_overrides:
+        overrides = LabelOverrides.read(args.label_overrides)
+        overrides.check_dataset(args.dataset)
         values.update(label_overrides=str(args.label_overrides),
-                      label_overrides_sha256=LabelOverrides.read(args.label_overrides).sha256)
+                      label_overrides_sha256=overrides.sha256)
     if args.exclude_flagged:
+        flagged = FlaggedImages.read(args.exclude_flagged)
+        flagged.check_dataset(args.dataset)
         values.update(exclude_flagged=str(args.exclude_flagged),
-                      exclude_flagged_sha256=FlaggedImages.read(args.exclude_flagged).sha256)
+                      exclude_flagged_sha256=flagged.sha256)
     return values
 
 

@@ -64,17 +64,21 @@ class FlaggedImages:
         UserError
             The file flags images of other data sets only, or an index outside the split.
         """
-        datasets = {d for d, _, _ in self.keys}
-        if self.keys and dataset not in datasets:
-            raise UserError(f"{self.path} flags images of data set "
-                            f"{', '.join(sorted(datasets))}, not {dataset}; pass the report made "
-                            "for this data set")
+        self.check_dataset(dataset)
         found = {i for d, s, i in self.keys if d == dataset and s == split}
         outside = sorted(i for i in found if not 0 <= i < num_images)
         if outside:
             raise UserError(f"{self.path} flags image {outside[0]} of {dataset}/{split}, which "
                             f"has only {num_images} images; was it made from another copy?")
         return found
+
+    def check_dataset(self, dataset: str) -> None:
+        """Refuse a file that flags images of other data sets only (a mix-up, not a choice)."""
+        datasets = {d for d, _, _ in self.keys}
+        if self.keys and dataset not in datasets:
+            raise UserError(f"{self.path} flags images of data set "
+                            f"{', '.join(sorted(datasets))}, not {dataset}; pass the report made "
+                            "for this data set")
 
     def describe(self, excluded: int | None = None) -> dict[str, Any]:
         info: dict[str, Any] = {"file": str(self.path), "sha256": self.sha256,

@@ -84,6 +84,14 @@ class LabelOverrides:
             info["applied"] = applied
         return info
 
+    def check_dataset(self, dataset: str) -> None:
+        """Refuse a file whose relabels all name other data sets (a mix-up, not a choice)."""
+        datasets = {o.dataset for o in self.overrides}
+        if self.overrides and dataset not in datasets:
+            raise UserError(f"{self.path} holds label overrides for data set "
+                            f"{', '.join(sorted(datasets))}, not {dataset}; pass the file "
+                            "exported for this data set")
+
     def labels_for(self, dataset: str, split: str, num_images: int,
                    class_names: list[str]) -> dict[int, int]:
         """``{index: new label}`` for the images of ``dataset``/``split``.
@@ -94,11 +102,7 @@ class LabelOverrides:
             The file names only other data sets, an unknown class, a class id outside the
             data set, an index outside the split, or two different labels for one image.
         """
-        datasets = {o.dataset for o in self.overrides}
-        if self.overrides and dataset not in datasets:
-            raise UserError(f"{self.path} holds label overrides for data set "
-                            f"{', '.join(sorted(datasets))}, not {dataset}; pass the file "
-                            "exported for this data set")
+        self.check_dataset(dataset)
         by_name = {name: i for i, name in enumerate(class_names)}
         result: dict[int, int] = {}
         for o in self.overrides:
