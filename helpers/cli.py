@@ -301,9 +301,12 @@ def add_label_overrides_argument(parser: argparse.ArgumentParser | argparse._Arg
                                  ) -> None:
     """``--label-overrides FILE``: the relabel decisions exported by the review page."""
     parser.add_argument("--label-overrides", default=None, metavar="FILE",
-                        help="corrected labels: the decisions exported by the review page "
-                             "(/error-review, .json or .csv); its relabel rows replace the "
-                             "labels of those images for this run")
+                        help=LABEL_OVERRIDES_HELP)
+
+
+LABEL_OVERRIDES_HELP = ("corrected labels: the decisions exported by the review page "
+                        "(/error-review, .json or .csv); its relabel rows replace the labels "
+                        "of those images for this run")
 
 
 def add_exclude_flagged_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup

@@ -449,3 +449,40 @@ def test_experiment_ids_are_unchanged_without_the_new_options():
     assert moved.experiment_id == plain.experiment_id  # paths alone are locations
     changed = TrialConfig(**base, label_overrides="a.json", label_overrides_sha256="ab")
     assert changed.experiment_id != plain.experiment_id
+
+
+def _parsers(parser):
+    """A parser and, for subcommand scripts, each subcommand's parser."""
+    import argparse
+
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def test_every_script_that_loads_images_takes_label_overrides():
+    """A script with --data-root reads images; it must take the corrected labels too (and
+    the edit-set makers and the sweep also --exclude-flagged)."""
+    import importlib
+
+    from tests.conftest import PROJECT_ROOT
+
+    takes_data = set()
+    for path in sorted(PROJECT_ROOT.glob("*.py")):
+        module = importlib.import_module(path.stem)
+        # the visualizer's --data-root only finds the pixels of images the reports name; the
+        # labels it shows are the reports' own
+        if not hasattr(module, "build_parser") or path.stem == "edit_set_visualizer":
+            continue
+        for parser in _parsers(module.build_parser()):
+            flags = {f for a in parser._actions for f in a.option_strings}
+            if "--data-root" in flags:
+                takes_data.add(path.stem)
+                assert "--label-overrides" in flags, (path.name, parser.prog)
+            if path.stem in ("editset_generator", "experiment_runner") and \
+                    "--data-root" in flags:
+                assert "--exclude-flagged" in flags, (path.name, parser.prog)
+    assert {"train", "eval", "run_repair", "editset_generator", "find_label_issues",
+            "quickstart", "extract_activations"} <= takes_data
