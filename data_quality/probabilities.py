@@ -69,8 +69,9 @@ def cross_validated_probe(features: np.ndarray, labels: np.ndarray, num_classes:
     folds
         Number of folds (stratified by the given label, shuffled with ``seed``).
     pca_dim
-        Components kept after standardising (``None`` or 0: all); PCA is fitted inside each
-        fold, on the training part only.
+        Components kept after standardising (``None`` or 0: all). Standardising and PCA see
+        no label, so they are fitted once on all images (on a 20,000-image sample); only the
+        logistic regression is fitted per fold.
     regularisation
         Inverse regularisation strength ``C`` of the logistic regression.
 
@@ -79,11 +80,8 @@ def cross_validated_probe(features: np.ndarray, labels: np.ndarray, num_classes:
     UserError
         Fewer than two folds, or a class with fewer images than folds.
     """
-    from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     labels = np.asarray(labels, dtype=np.int64)
     if folds < 2:
@@ -96,18 +94,27 @@ def cross_validated_probe(features: np.ndarray, labels: np.ndarray, num_classes:
         rare = int(np.flatnonzero((counts > 0) & (counts < folds))[0])
         raise UserError(f"class {rare} has only {counts[rare]} images, fewer than --folds "
                         f"{folds}; lower --folds")
-    components = None
-    if pca_dim:
-        components = min(pca_dim, features.shape[1], int(len(labels) * (folds - 1) / folds) - 1)
+    reduced = _reduce(features, pca_dim, seed)
     result = np.zeros((len(labels), num_classes), dtype=np.float64)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, held_out in tqdm(splitter.split(features, labels), total=folds,
+    for train, held_out in tqdm(splitter.split(reduced, labels), total=folds,
                                 desc="cross-validated probe", unit="fold", disable=not progress):
-        steps = [StandardScaler()]
-        if components:
-            steps.append(PCA(n_components=components, random_state=seed))
-        steps.append(LogisticRegression(C=regularisation, max_iter=500))
-        probe = make_pipeline(*steps)
-        probe.fit(features[train], labels[train])
-        result[np.ix_(held_out, probe.classes_)] = probe.predict_proba(features[held_out])
+        probe = LogisticRegression(C=regularisation, max_iter=500)
+        probe.fit(reduced[train], labels[train])
+        result[np.ix_(held_out, probe.classes_)] = probe.predict_proba(reduced[held_out])
     return result
+
+
+def _reduce(features: np.ndarray, pca_dim: int | None, seed: int) -> np.ndarray:
+    """Standardised features, projected on ``pca_dim`` principal components (label-free)."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    features = np.asarray(features, dtype=np.float32)
+    scaled = StandardScaler().fit_transform(features).astype(np.float32)
+    if not pca_dim or pca_dim >= min(scaled.shape):
+        return scaled
+    rng = np.random.default_rng(seed)
+    sample = scaled[rng.choice(len(scaled), min(len(scaled), 20_000), replace=False)]
+    pca = PCA(n_components=pca_dim, random_state=seed).fit(sample)
+    return pca.transform(scaled).astype(np.float32)
