@@ -113,8 +113,8 @@ def _reduce(features: np.ndarray, pca_dim: int | None, seed: int) -> np.ndarray:
     features = np.asarray(features, dtype=np.float32)
     scaled = StandardScaler().fit_transform(features).astype(np.float32)
     if not pca_dim or pca_dim >= min(scaled.shape):
-        return scaled
+        return scaled.astype(np.float64)
     rng = np.random.default_rng(seed)
     sample = scaled[rng.choice(len(scaled), min(len(scaled), 20_000), replace=False)]
     pca = PCA(n_components=pca_dim, random_state=seed).fit(sample)
-    return pca.transform(scaled).astype(np.float32)
+    return pca.transform(scaled).astype(np.float64)  # probabilities in float64
