@@ -123,8 +123,8 @@ def reliability_diagram(reliability: list[dict[str, Any]], ece: float, path: str
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(5.5, 6.5), sharex=True,
                                          gridspec_kw={"height_ratios": [3, 1]})
     top.bar(centres, accuracy, width=width * 0.95, color="#4c72b0", label="accuracy")
-    top.bar(centres, np.array(confidence) - np.array(accuracy), bottom=accuracy,
-            width=width * 0.95, color="#dd8452", alpha=0.5, label="gap to confidence")
+    top.bar(centres, confidence, width=width * 0.95, fill=False, edgecolor="#c44e52",
+            linewidth=1.5, label="mean confidence")
     top.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
     top.set_ylabel("accuracy (fraction)")
     top.set_ylim(0, 1)
