@@ -486,3 +486,26 @@ def test_every_script_that_loads_images_takes_label_overrides():
                 assert "--exclude-flagged" in flags, (path.name, parser.prog)
     assert {"train", "eval", "run_repair", "editset_generator", "find_label_issues",
             "quickstart", "extract_activations"} <= takes_data
+
+
+@pytest.mark.parametrize("script", ["find_label_issues", "find_near_duplicates",
+                                    "validate_predictions", "run_error_detection"])
+def test_each_data_quality_option_has_one_flag_with_its_default(script):
+    """Options are declared once (data_quality/options.py): each script has exactly one flag
+    per field of the groups it takes, with the field's default."""
+    import dataclasses
+    import importlib
+
+    from data_quality.options import GROUPS
+    from helpers.cli import field_default, flag_of
+
+    parser = importlib.import_module(script).build_parser()
+    groups = {"find_label_issues": ["common", "label_issues"],
+              "find_near_duplicates": ["common", "near_duplicates"],
+              "validate_predictions": ["common", "prediction_validation"]}.get(script, GROUPS)
+    for group in groups:
+        for field in dataclasses.fields(GROUPS[group]):
+            actions = [a for a in parser._actions if a.dest == field.name]
+            assert len(actions) == 1, (script, field.name)
+            assert actions[0].option_strings == [flag_of(field)]
+            assert actions[0].default == field_default(field), (script, field.name)
