@@ -217,7 +217,7 @@ CASES = [
      ["run", *RUN, "--label-overrides", "{out}/none.json", "--output-file", "{out}/rows.csv"]),
 ]
 SUBPROCESS_CASES = {"repair-eps-nan", "train-batch-zero", "eval-meta-str", "web-port-huge",
-                    "issues-override-unknown-class", "web-corrupt-db"}
+                    "web-corrupt-db"}
 
 
 def _checkpoint_with(source: Path, target: Path, **changes) -> Path:

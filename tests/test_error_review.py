@@ -14,15 +14,13 @@ from editset_helpers.web.error_review import TOKEN_HEADER
 from helpers.cli import run_main
 from helpers.datasets import load_split
 from helpers.errors import UserError
-from tests.review_factory import make_review_folder
 
 ORIGIN = "http://localhost"
 
 
 @pytest.fixture(scope="module")
-def review(tiny_cifar_root, tiny_model_path, tmp_path_factory):
-    folder, flipped = make_review_folder(tiny_cifar_root, tiny_model_path,
-                                         tmp_path_factory.mktemp("review"))
+def review(review_folder):
+    folder, flipped = review_folder
     FLIPPED[:] = flipped
     return folder
 

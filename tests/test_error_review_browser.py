@@ -11,7 +11,6 @@ import pytest
 from editset_helpers.web.app import create_app
 from editset_helpers.web.browser import ALL_IMAGES_LOADED, BrowserUnavailable, chromium, open_page
 from editset_helpers.web.server import BackgroundServer
-from tests.review_factory import make_review_folder
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +22,9 @@ def browser():
         pytest.skip(f"no headless browser: {error}")
 
 
-def test_filter_mark_reload_and_see_the_decision(browser, tiny_cifar_root, tiny_model_path,
-                                                 visualizer_sets, tmp_path):
-    folder, flipped = make_review_folder(tiny_cifar_root, tiny_model_path, tmp_path / "review")
+def test_filter_mark_reload_and_see_the_decision(browser, review_folder, visualizer_sets,
+                                                 tmp_path):
+    folder, flipped = review_folder
     database = tmp_path / "decisions.sqlite"
     app = create_app(visualizer_sets, review={"data_quality_dir": folder / "dq",
                                               "decisions": database,
