@@ -58,7 +58,7 @@ def label_grid(report: dict, count: int, data_root: Path, path: Path) -> Path:
     cache: dict = {}
     columns = 5
     figure, axes = plt.subplots(-(-len(rows) // columns), columns,
-                                figsize=(2.3 * columns, 2.75 * -(-len(rows) // columns)),
+                                figsize=(2.3 * columns, 3.2 * -(-len(rows) // columns)),
                                 squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
@@ -89,7 +89,7 @@ def pair_grid(report: dict, count: int, data_root: Path, path: Path) -> Path:
     cache: dict = {}
     columns = 5
     lines = -(-len(pairs) // columns)
-    figure, axes = plt.subplots(lines, 2 * columns, figsize=(2.0 * 2 * columns, 2.5 * lines),
+    figure, axes = plt.subplots(lines, 2 * columns, figsize=(2.0 * 2 * columns, 2.9 * lines),
                                 squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
