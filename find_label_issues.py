@@ -22,30 +22,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from helpers.cli import ArgumentParser, HelpFormatter, run_main, setup_logging
+from helpers.cli import run_main, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from data_quality.options import add_options
+    from data_quality.options import single_check_parser
 
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0],
-                            epilog=__doc__.split("\n\n", 1)[1], formatter_class=HelpFormatter)
-    add_options(parser, "label_issues")
-    parser.add_argument("--output", default=None, metavar="PATH",
-                        help="report file (default: <output-dir>/label_issues_report_<time>.json)")
-    return parser
+    return single_check_parser(__doc__, "label_issues")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    from data_quality.pipeline import run_checks, summary_lines
+    from data_quality.pipeline import run_single_check
 
-    written = run_checks(args, ("label_issues",), script="find_label_issues.py", argv=argv,
-                         outputs={"label_issues": args.output})
-    path, report = written["label_issues"]
-    print("\n".join(summary_lines("label_issues", path, report)))
-    return 0
+    return run_single_check("label_issues", args, script="find_label_issues.py", argv=argv)
 
 
 if __name__ == "__main__":

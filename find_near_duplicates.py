@@ -20,30 +20,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from helpers.cli import ArgumentParser, HelpFormatter, run_main, setup_logging
+from helpers.cli import run_main, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from data_quality.options import add_options
+    from data_quality.options import single_check_parser
 
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0],
-                            epilog=__doc__.split("\n\n", 1)[1], formatter_class=HelpFormatter)
-    add_options(parser, "near_duplicates")
-    parser.add_argument("--output", default=None, metavar="PATH", help="report file (default: "
-                        "<output-dir>/near_duplicates_report_<time>.json)")
-    return parser
+    return single_check_parser(__doc__, "near_duplicates")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    from data_quality.pipeline import run_checks, summary_lines
+    from data_quality.pipeline import run_single_check
 
-    written = run_checks(args, ("near_duplicates",), script="find_near_duplicates.py",
-                         argv=argv, outputs={"near_duplicates": args.output})
-    path, report = written["near_duplicates"]
-    print("\n".join(summary_lines("near_duplicates", path, report)))
-    return 0
+    return run_single_check("near_duplicates", args, script="find_near_duplicates.py", argv=argv)
 
 
 if __name__ == "__main__":

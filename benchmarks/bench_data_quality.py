@@ -29,7 +29,6 @@ also writes it. Examples:
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import resource
@@ -49,7 +48,7 @@ from helpers.cli import ArgumentParser, HelpFormatter, fraction, positive_int, r
 from helpers.provenance import peak_memory_mb, provenance
 
 SUITES = ("label-noise", "duplicates", "scale")
-TRANSFORMS = ("flip", "shift", "jitter", "jpeg")
+KINDS = ("flip", "shift", "jitter", "jpeg")
 EMBEDDINGS = ("pixels", "thumbnail", "spectrum", "model")
 
 
@@ -120,42 +119,19 @@ def label_noise(args: argparse.Namespace) -> dict[str, Any]:
 # ------------------------------------------------------------------------------- duplicates
 
 
-def shift_image(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    _, h, w = image.shape
-    rows = np.clip(np.arange(h) - dy, 0, h - 1)
-    cols = np.clip(np.arange(w) - dx, 0, w - 1)
-    return image[:, rows][:, :, cols].copy()
-
-
-def transform(image: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
-    from PIL import Image
-
-    if kind == "flip":
-        return image[:, :, ::-1].copy()
-    if kind == "shift":
-        dy, dx = (int(v) * int(rng.choice([-1, 1])) for v in rng.integers(2, 5, size=2))
-        return shift_image(image, dy, dx)
-    if kind == "jitter":
-        gain = rng.uniform(0.8, 1.2, size=(3, 1, 1))
-        bias = rng.uniform(-20, 20, size=(3, 1, 1))
-        return np.clip(image * gain + bias, 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(image.transpose(1, 2, 0)).save(buffer, format="JPEG", quality=75)
-    return np.asarray(Image.open(buffer)).transpose(2, 0, 1).copy()
-
-
 def duplicates(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from data_quality.duplicates import pairs_across
     from data_quality.embeddings import EmbeddingContext, embed_sets
+    from data_quality.planted import DESCRIPTIONS, TRANSFORMS
 
     loaded, test, train = load(args, model="model" in args.embeddings)
     rng = np.random.default_rng(args.seed)
     subset = np.sort(rng.choice(len(train), args.train_subset, replace=False))
     originals = rng.choice(len(test), args.copies, replace=False)
-    kinds = [TRANSFORMS[i % len(TRANSFORMS)] for i in range(args.copies)]
-    copies = np.stack([transform(test.images[i].numpy(), k, rng)
+    kinds = [KINDS[i % len(KINDS)] for i in range(args.copies)]
+    copies = np.stack([TRANSFORMS[k](test.images[i].numpy(), rng)
                        for i, k in zip(originals, kinds, strict=True)])
     pool = torch.cat([train.images[torch.as_tensor(subset)], torch.from_numpy(copies)])
     planted = {(int(o), len(subset) + q) for q, o in enumerate(originals)}
@@ -169,7 +145,7 @@ def duplicates(args: argparse.Namespace) -> dict[str, Any]:
         pairs = pairs_across(queries, reference, k=1, progress=False)
         search_seconds = time.perf_counter() - started - embed_seconds
         nearest = dict(zip(pairs.a.tolist(), pairs.b.tolist(), strict=True))
-        per_kind = {k: 0 for k in TRANSFORMS}
+        per_kind = dict.fromkeys(KINDS, 0)
         for q, (o, kind) in enumerate(zip(originals.tolist(), kinds, strict=True)):
             per_kind[kind] += nearest[o] == len(subset) + q
         ranked = list(zip(pairs.a.tolist(), pairs.b.tolist(), strict=True))
@@ -191,10 +167,8 @@ def duplicates(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{name}: {results[name]['top1']}/{args.copies} top-1, "
               f"{per_kind}", file=sys.stderr)
     return {"suite": "duplicates", "test_images": len(test), "train_subset": len(subset),
-            "copies": args.copies, "per_transform": args.copies // len(TRANSFORMS),
-            "transforms": {"flip": "horizontal mirror", "shift": "2-4 px in each axis, edges "
-                           "repeated", "jitter": "per-channel gain U(0.8,1.2), offset "
-                           "U(-20,20)", "jpeg": "PIL JPEG quality 75"},
+            "copies": args.copies, "per_transform": args.copies // len(KINDS),
+            "transforms": DESCRIPTIONS,
             "seed": args.seed, "model_layer": "penultimate (flip-averaged, PCA 128)",
             "embeddings": results}
 

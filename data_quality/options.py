@@ -133,6 +133,19 @@ def add_options(parser: argparse.ArgumentParser, *groups: str) -> None:
     parser.add_argument("-v", "--verbose", action="store_true")
 
 
+def single_check_parser(doc: str, group: str) -> argparse.ArgumentParser:
+    """The parser of a one-check script: its docstring's first paragraph as description, the
+    rest (examples) as epilog, the data, common and ``group`` options, and ``--output``."""
+    from helpers.cli import ArgumentParser, HelpFormatter
+
+    parser = ArgumentParser(description=doc.split("\n\n")[0], epilog=doc.split("\n\n", 1)[1],
+                            formatter_class=HelpFormatter)
+    add_options(parser, group)
+    parser.add_argument("--output", default=None, metavar="PATH", help="report file (default: "
+                        f"<output-dir>/{group}_report_<time>.json)")
+    return parser
+
+
 def read_options(args: argparse.Namespace, group: str) -> Any:
     cls = GROUPS[group]
     return cls(**dataclass_values(cls, args))

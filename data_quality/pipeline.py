@@ -275,6 +275,14 @@ def run_checks(args: Any, kinds: tuple[str, ...], *, script: str, argv: list[str
     return written
 
 
+def run_single_check(kind: str, args: Any, *, script: str, argv: list[str] | None) -> int:
+    """The body of a one-check script: run it, write the report, print its summary."""
+    written = run_checks(args, (kind,), script=script, argv=argv, outputs={kind: args.output})
+    path, report = written[kind]
+    print("\n".join(summary_lines(kind, path, report)))
+    return 0
+
+
 def summary_lines(kind: str, path: Path, report: dict[str, Any]) -> list[str]:
     """A few printed lines per report: the numbers a researcher wants first, and the file."""
     s = report["summary"]

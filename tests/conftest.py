@@ -126,3 +126,16 @@ def review_folder(tiny_cifar_root, tiny_model_path, tmp_path_factory):
     from tests.review_factory import make_review_folder
 
     return make_review_folder(tiny_cifar_root, tiny_model_path, tmp_path_factory.mktemp("review"))
+
+
+@pytest.fixture(scope="module")
+def chromium_browser():
+    """Headless Debian Chromium through Playwright for one test module; skips, saying what is
+    missing, when either is absent (no browser is ever downloaded)."""
+    from editset_helpers.web.browser import BrowserUnavailable, chromium
+
+    try:
+        with chromium() as launched:
+            yield launched
+    except BrowserUnavailable as error:
+        pytest.skip(f"no headless browser: {error}")

@@ -8,7 +8,6 @@ and eval.py's accuracy recomputed from a plain forward pass.
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import shutil
@@ -17,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import eval as eval_script
 import find_label_issues
@@ -33,6 +31,7 @@ from data_quality.label_issues import (
     rank_label_issues,
     read_influence,
 )
+from data_quality.planted import TRANSFORMS
 from data_quality.probabilities import cross_validated_probe
 from data_quality.reports import read_report
 from data_quality.validation import reliability_bins
@@ -187,33 +186,6 @@ def test_influence_files_are_read_loosely_and_checked(tmp_path):
 # ------------------------------------------------------------------------------- duplicates
 
 
-def shift_image(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """(C, H, W) moved by (dy, dx) pixels, the uncovered border filled with the edge pixels
-    (a crop-and-pad, not a wrap-around: a wrap would keep the Fourier magnitude exactly)."""
-    _, h, w = image.shape
-    rows = np.clip(np.arange(h) - dy, 0, h - 1)
-    cols = np.clip(np.arange(w) - dx, 0, w - 1)
-    return image[:, rows][:, :, cols].copy()
-
-
-def _transform(image: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """(C, H, W) uint8 -> a transformed copy."""
-    if kind == "flip":
-        return image[:, :, ::-1].copy()
-    if kind == "shift":
-        return shift_image(image, *(int(v) * int(rng.choice([-1, 1]))
-                                    for v in rng.integers(2, 5, size=2)))
-    if kind == "jitter":
-        gain = rng.uniform(0.8, 1.2, size=(3, 1, 1))
-        bias = rng.uniform(-20, 20, size=(3, 1, 1))
-        return np.clip(image * gain + bias, 0, 255).astype(np.uint8)
-    if kind == "jpeg":
-        buffer = io.BytesIO()
-        Image.fromarray(image.transpose(1, 2, 0)).save(buffer, format="JPEG", quality=75)
-        return np.asarray(Image.open(buffer)).transpose(2, 0, 1).copy()
-    raise ValueError(kind)
-
-
 def test_faiss_search_equals_brute_force():
     rng = np.random.default_rng(1)
     a = rng.normal(size=(40, 16)).astype(np.float32)
@@ -246,7 +218,7 @@ def test_planted_copies_are_found_with_their_transformation(tiny_cifar_root, emb
     rng = np.random.default_rng(0)
     originals = rng.choice(len(split), 32, replace=False)
     kinds = ["flip", "shift", "jitter", "jpeg"] * 8
-    copies = np.stack([_transform(split.images[i].numpy(), k, rng)
+    copies = np.stack([TRANSFORMS[k](split.images[i].numpy(), rng)
                        for i, k in zip(originals, kinds, strict=True)])
     pool = torch.cat([train.images, torch.from_numpy(copies)])
     queries, reference = embed_sets(embedding, [split.images[torch.as_tensor(originals)], pool],

@@ -6,30 +6,19 @@ Playwright is not there; no browser is ever downloaded.
 
 from __future__ import annotations
 
-import pytest
-
 from editset_helpers.web.app import create_app
-from editset_helpers.web.browser import ALL_IMAGES_LOADED, BrowserUnavailable, chromium, open_page
+from editset_helpers.web.browser import ALL_IMAGES_LOADED, open_page
 from editset_helpers.web.server import BackgroundServer
 
 
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        with chromium() as launched:
-            yield launched
-    except BrowserUnavailable as error:
-        pytest.skip(f"no headless browser: {error}")
-
-
-def test_filter_mark_reload_and_see_the_decision(browser, review_folder, visualizer_sets,
-                                                 tmp_path):
+def test_filter_mark_reload_and_see_the_decision(chromium_browser, review_folder,
+                                                 visualizer_sets, tmp_path):
     folder, flipped = review_folder
     database = tmp_path / "decisions.sqlite"
     app = create_app(visualizer_sets, review={"data_quality_dir": folder / "dq",
                                               "decisions": database,
                                               "data_root": folder / "data"})
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = chromium_browser.new_page(viewport={"width": 1280, "height": 900})
     with BackgroundServer(app) as url:
         open_page(page, f"{url}error-review")
         assert page.locator("[data-testid=finding]").count() == len(flipped) + 1  # + the pair
