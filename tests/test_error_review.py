@@ -151,3 +151,16 @@ def test_a_damaged_database_is_refused_and_never_overwritten(review, visualizer_
     assert code == 2 and len(err) == 1 and "is damaged" in err[0]
     assert database.read_bytes() == bytes(damaged)
     assert garbage.read_bytes() == b"not a database at all" * 50
+
+
+def test_undo_forgets_a_decision(review, visualizer_sets, tmp_path):
+    client = _app(review, visualizer_sets, tmp_path / "d.sqlite").test_client()
+    token = _token(client)
+    assert _decide(client, token, index=FLIPPED[0], decision="fixed").status_code == 200
+    key = {"dataset": "cifar10", "split": "test", "index": FLIPPED[0], "issue": "label"}
+    headers = {TOKEN_HEADER: token, "Origin": ORIGIN}
+    assert client.post("/api/error-review/decisions/undo", json=key,
+                       headers=headers).get_json()["removed"] is True
+    assert json.loads(client.get("/error-review/export.json").data)["decisions"] == []
+    assert client.post("/api/error-review/decisions/undo", json=key,
+                       headers=headers).get_json()["removed"] is False
