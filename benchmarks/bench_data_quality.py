@@ -11,9 +11,11 @@ Suites (``--suite``):
   re-encoding (quality 75); for each embedding, how many copies are their original's nearest
   training image (top-1), and how many planted pairs are among the 200 and 500 most similar
   test/train pairs of the whole test split.
-* ``scale``: wall time and peak memory of label issues on the full training split (forward
-  passes and the 5-fold probe) and of the train x test duplicate search, each cold (a fresh
-  feature cache) in its own process.
+* ``scale``: wall time, CPU time and peak memory of label issues on the full training split
+  (forward passes and the 5-fold probe) and of the train x test duplicate search with the
+  default (spectrum) embedding, each cold (a fresh cache) in its own process. The model
+  embedding's cost is its forward passes (two per image, mirror-averaged): ``duplicates``
+  reports its seconds per 20,200 images.
 
 Prints JSON with machine, commit, command and ``os.getloadavg()`` before and after; ``--out``
 also writes it. Examples:
@@ -186,10 +188,6 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
         "near_duplicates_train_x_test_spectrum": [
             "find_near_duplicates.py", "--split", "test", "--against", "train",
             "--embedding", "spectrum", "--data-root", str(args.data_root)],
-        "near_duplicates_train_x_test_model": [
-            "find_near_duplicates.py", "--split", "test", "--against", "train",
-            "--embedding", "model", "--weights", str(args.weights),
-            "--data-root", str(args.data_root)],
     }
     root = Path(__file__).resolve().parent.parent
     for name, command in commands.items():
