@@ -29,6 +29,7 @@ from edits.experiments.trial import (
     repair_trial,
     repaired_model_file,
 )
+from edits.experiments.trial import workspace_of as config_workspace
 from edits.job import repaired_metadata
 from editset_helpers.io import EditSet
 from helpers.atomic_io import atomic_torch_save, check_writable
@@ -100,7 +101,7 @@ def remote_outcomes(configs: Sequence[TrialConfig], executor: Executor, *,
                config.exclude_flagged)
         if key not in workspaces:
             # On the CPU: the shared copy travels to workers that may have no GPU.
-            workspace = workspace_of(config, device="cpu")
+            workspace = config_workspace(config, device="cpu")
             # Each worker process gets its own copy, with its own in-memory reference cache.
             workspaces[key] = (workspace, executor.share(replace(workspace, moment_cache={})))
         return workspaces[key]
