@@ -39,7 +39,9 @@ examples:
   uv run python edit_set_visualizer.py --edit-sets-dir results/sets --host 0.0.0.0 --port 8080
 
 The page is at the printed URL; the JSON API starts at /api/sets; the embedding map of
-activation sets (extract_activations.py, process_embeddings.py) is at /map?name=NAME.
+activation sets (extract_activations.py, process_embeddings.py) is at /map?name=NAME; the
+data review page (reports of run_error_detection.py, decisions kept in SQLite) is at
+/error-review.
 """
 
 
@@ -56,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_argument(parser)
     parser.add_argument("--activations-dir", type=Path, default=Path("data/activations"),
                         help="folder of activation sets for the embedding map at /map")
+    review = parser.add_argument_group("data review page (/error-review)")
+    review.add_argument("--data-quality-dir", type=Path, default=Path("results/data_quality"),
+                        help="folder of the data-quality reports (run_error_detection.py)")
+    review.add_argument("--decisions", type=Path, default=None, metavar="FILE",
+                        help="SQLite file of review decisions (default: "
+                             "<data-quality-dir>/decisions.sqlite)")
+    review.add_argument("--data-root", default="data",
+                        help="folder holding the data sets the reports name (for the images)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on; 0.0.0.0 exposes the page to the network")
     parser.add_argument("--port", type=integer_type(0, 65535, name="port"), default=5000,
@@ -72,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     if weights is None and DEFAULT_WEIGHTS.exists():
         weights = DEFAULT_WEIGHTS
     app = create_app(args.edit_sets_dir, weights=weights, repaired=args.repaired,
-                     device=args.device, activations_dir=args.activations_dir)
+                     device=args.device, activations_dir=args.activations_dir,
+                     review={"data_quality_dir": args.data_quality_dir,
+                             "decisions": args.decisions, "data_root": args.data_root})
     if weights is None:
         log.warning(NO_MODEL_NOTE)
     catalog = app.extensions["edit_set_visualizer"].catalog

@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
         raise UserError("corrupted needs --corruption NAME (see `editset_generator.py corrupted "
                         "--help` for the names)")
+    from data_quality.flagged import FlaggedImages
     from editset_helpers.corrupted import Shift, generate_shift_edit_set, shifted_source
     from editset_helpers.generation import Source, generate_edit_set
     from editset_helpers.io import (
@@ -113,8 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     if shift is not None and balance is not None:
         raise UserError("--per-class cannot be combined with --corruption; use --max-samples")
     device = resolve_device(args.device)
+    flagged = FlaggedImages.read(args.exclude_flagged) if args.exclude_flagged else None
     loaded = load_checkpoint(args.weights, device=device)  # fails before the data set loads
-    split = load_split(args.dataset, args.split, data_root=args.data_root)
+    split = load_split(args.dataset, args.split, data_root=args.data_root,
+                       label_overrides=args.label_overrides)
+    if flagged is not None:  # a report for another data set fails before the forward pass
+        flagged.indices_for(split.dataset, split.split, len(split))
 
     if args.command in ("misclassified", "corrupted"):
         set_type, name, parameters = SET_TYPES["misclassified"], args.command, {}
@@ -144,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     if loaded.metadata.class_names is None:
         loaded.metadata.class_names = list(split.class_names)
     source = Source(loaded, split, split_predictions(loaded, split))
+    if flagged is not None:
+        source = source.excluding(flagged)
+        print(f"excluded {len(source.excluded)} flagged images of {split.dataset}/{split.split} "
+              f"({args.exclude_flagged})")
     if shift is not None:
         shifted = shifted_source(source, shift)
         result = generate_shift_edit_set(source, set_type, output, shift, parameters=parameters,

@@ -74,13 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     edit_set = load_edit_set(args.edit_set) if args.edit_set else None
     if edit_set is not None and len(edit_set) == 0:
         raise UserError(f"{args.edit_set} holds no images; there is nothing to evaluate on it")
-    split = load_split(args.dataset, args.split, data_root=args.data_root)
+    split = load_split(args.dataset, args.split, data_root=args.data_root,
+                       label_overrides=args.label_overrides)
 
     report = evaluate_model(loaded, split, edit_set, batch_size=args.batch_size)
     generalisation = _generalisation(loaded, edit_set, split)
     print(f"model: {args.weights} ({loaded.metadata.architecture}, "
           f"{loaded.metadata.num_classes} classes)")
     print(f"data: {split.dataset}/{split.split}, {len(split)} images")
+    if split.label_overrides:
+        print(f"label overrides: {split.label_overrides['file']} "
+              f"({split.label_overrides['applied']} images relabelled)")
     print(format_accuracy_table(report.test))
     if report.edit is not None and report.drawdown is not None:
         print(f"edit set file: {args.edit_set} ({len(edit_set)} images)")
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                     **({"generalisation": {**generalisation[1].to_dict(),
                                            **generalisation[0].to_dict()}}
                        if generalisation else {}),
+                    "label_overrides": split.label_overrides,
                     "created": datetime.now(UTC).isoformat(timespec="seconds"),
                     "command": shlex.join(["eval.py", *(sys.argv[1:] if argv is None else argv)])}
         atomic_write_json(args.json, document)

@@ -35,6 +35,7 @@ from helpers.cli import (
     add_class_list_argument,
     add_data_args,
     add_device_argument,
+    add_exclude_flagged_argument,
     positive_int,
     run_main,
     setup_logging,
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     repair.add_argument("--weights", default="artifacts/alexnet_base.pth",
                         help="checkpoint to repair")
     add_data_args(repair)
+    add_exclude_flagged_argument(repair)
     add_device_argument(repair)
     add_repair_arguments(repair, axes=GRID_AXES)
 
@@ -169,6 +171,7 @@ def run_command(args: argparse.Namespace) -> int:
     elif args.target_classes:
         log.warning("--target-classes is ignored: no class_homogeneous_* type was chosen")
     repair = RepairConfig.values_from_args(args)
+    quality = _data_quality_inputs(args)  # a bad file fails before the sweep starts
     resolve_device(args.device)  # an absent device fails now; trials load the model themselves
     template = TrialConfig(
         **{**repair, "param_bound": repair["param_bound"][0], "margin": repair["margin"][0]},
@@ -176,7 +179,8 @@ def run_command(args: argparse.Namespace) -> int:
         sizing=args.edit_set_sizing_strategy, weights=str(args.weights), dataset=args.dataset,
         data_root=str(args.data_root), edit_sets_dir=str(args.edit_sets_dir),
         models_dir=None if args.no_save_models else str(args.models_dir), device=args.device,
-        corruption=args.corruption, severity=args.severity if args.corruption else None)
+        corruption=args.corruption, severity=args.severity if args.corruption else None,
+        **quality)
     configs = expand_grid(template, set_types=args.repair_set_types,
                           sizes=args.repair_set_sizes, target_classes=target_classes,
                           param_bounds=repair["param_bound"], margins=repair["margin"])
@@ -188,6 +192,26 @@ def run_command(args: argparse.Namespace) -> int:
     for config, reason in summary.crashed:
         print(f"crashed: {config.label} ({config.experiment_id}): {reason}", file=sys.stderr)
     return 0 if summary.complete else 1
+
+
+def _data_quality_inputs(args: argparse.Namespace) -> dict[str, str | None]:
+    """The override and flagged files, read and checked now, with their hashes (which enter
+    the experiment ids; the paths do not)."""
+    from data_quality.flagged import FlaggedImages
+    from helpers.label_overrides import LabelOverrides
+
+    values: dict[str, str | None] = {}
+    if args.label_overrides:
+        overrides = LabelOverrides.read(args.label_overrides)
+        overrides.check_dataset(args.dataset)
+        values.update(label_overrides=str(args.label_overrides),
+                      label_overrides_sha256=overrides.sha256)
+    if args.exclude_flagged:
+        flagged = FlaggedImages.read(args.exclude_flagged)
+        flagged.check_dataset(args.dataset)
+        values.update(exclude_flagged=str(args.exclude_flagged),
+                      exclude_flagged_sha256=flagged.sha256)
+    return values
 
 
 def plot_command(args: argparse.Namespace) -> int:

@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     result = export_npz(args.dataset, args.out, train_split=args.train_split or None,
                         val_split=args.val_split or None, per_file=args.per_file,
-                        data_root=args.data_root, force=args.force)
+                        data_root=args.data_root, force=args.force,
+                        label_overrides=args.label_overrides)
     print(f"wrote {len(result.files)} files to {args.out} ("
           + ", ".join(f"{n} {k} images" for k, n in result.images.items()) + ")")
     return 0

@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         target_classes=parse_class_list(args.target_classes),
         layers=parse_class_list(args.layer) or [PENULTIMATE], batch_size=args.batch_size,
         seed=args.seed, float16=args.float16, data_root=Path(args.data_root),
-        root=args.out_dir, force=args.force, device=args.device)
+        root=args.out_dir, force=args.force, device=args.device,
+        label_overrides=args.label_overrides)
     written = extract_activations(settings)
     manifest = written.manifest
     stream = manifest.get("stream")

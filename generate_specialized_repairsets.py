@@ -140,7 +140,9 @@ def run_generate(args: argparse.Namespace) -> int:
         check_outputs(requests, args.output_dir, force=args.force)
 
     source = Source.load(args.weights, dataset=args.dataset, split=args.split,
-                         data_root=args.data_root, device=device)
+                         data_root=args.data_root, device=device,
+                         label_overrides=args.label_overrides,
+                         exclude_flagged=args.exclude_flagged)
     outcomes = run_requests(source, requests, args.output_dir, seed=args.seed, balance=balance,
                             force=args.force, dry_run=args.dry_run)
     predictions = source.predictions

@@ -84,14 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     check_pair(args.output, report, force=args.force)  # before the slow part
     config = RepairConfig.from_args(args)
     device = resolve_device(args.device)
-    test_split = load_split(args.dataset, "test", data_root=args.data_root)
+    test_split = load_split(args.dataset, "test", data_root=args.data_root,
+                            label_overrides=args.label_overrides)
     loaded = load_checkpoint(args.weights, class_names=test_split.class_names, device=device)
     edit_path = args.edit_set or _standard_edit_set(args, test_split, device)
     edit_set = load_edit_set(edit_path)
     if len(edit_set) == 0:
         raise UserError(f"{edit_path} holds no images; there is nothing to repair")
     needs_train = config.geometry == "outputs" or config.keep_set > 0
-    train_split = (load_split(args.dataset, "train", data_root=args.data_root)
+    train_split = (load_split(args.dataset, "train", data_root=args.data_root,
+                              label_overrides=args.label_overrides)
                    if needs_train else None)
     log.info("repairing %s on %s (%d images, model on %s)", args.weights, edit_path,
              len(edit_set), device)
@@ -128,7 +130,7 @@ def _standard_edit_set(args, test_split, device) -> Path:
         return path
     log.info("%s does not exist yet; generating it", path)
     source = Source.load(args.weights, dataset=args.dataset, data_root=args.data_root,
-                         device=device)
+                         device=device, label_overrides=args.label_overrides)
     result = generate_edit_set(source, set_type, path, parameters=parameters,
                                max_samples=args.max_samples, seed=args.seed)
     if result.edit_set is None:

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                          epochs=args.epochs, batch_size=args.batch_size, max_lr=args.max_lr,
                          weight_decay=args.weight_decay, seed=args.seed,
                          input_size=args.input_size, train_subset=args.train_subset,
-                         run_name=args.run_name, checkpoint_dir=args.checkpoint_dir,
+                         label_overrides=args.label_overrides, run_name=args.run_name,
+                         checkpoint_dir=args.checkpoint_dir,
                          output=args.output, device=str(resolve_device(args.device)))
     result = train(config, force=args.force)
     print(f"test accuracy {100 * result.test_accuracy:.2f}% after {config.epochs} epochs; "

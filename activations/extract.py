@@ -52,6 +52,7 @@ class ExtractionSettings:
     force: bool = False
     progress: bool = True
     device: str = "auto"  # where the model runs (helpers.devices); never changes the result
+    label_overrides: Path | str | None = None  # corrected labels (helpers.label_overrides)
 
 
 def file_sha256(path: Path) -> str:
@@ -85,7 +86,8 @@ def extract_activations(settings: ExtractionSettings) -> store.ActivationSet:
     drawn = draw_balanced(settings.dataset, settings.split, num_samples=settings.num_samples,
                           num_classes=settings.num_classes,
                           target_classes=settings.target_classes or None, seed=settings.seed,
-                          data_root=settings.data_root, progress=settings.progress)
+                          data_root=settings.data_root, progress=settings.progress,
+                          label_overrides=settings.label_overrides)
     log.info("recording %s on %d images of %s (%s)", ", ".join(layers), len(drawn.labels),
              drawn.dataset, drawn.split)
     dtype = np.float16 if settings.float16 else np.float32
@@ -157,7 +159,9 @@ def _manifest(settings: ExtractionSettings, loaded: Any, layers: list[str], draw
         "settings": {"num_samples": settings.num_samples, "num_classes": settings.num_classes,
                      "target_classes": settings.target_classes,
                      "layers_requested": settings.layers, "batch_size": settings.batch_size,
-                     "seed": settings.seed, "float16": settings.float16},
+                     "seed": settings.seed, "float16": settings.float16,
+                     "label_overrides": (str(settings.label_overrides)
+                                         if settings.label_overrides else None)},
         "layers": {layer: {"file": store.layer_file(layer), "shape": list(values.shape),
                            "dtype": str(values.dtype)} for layer, values in activations.items()},
         "images": {"file": "images.npy", "shape": list(drawn.images.shape), "dtype": "uint8"},

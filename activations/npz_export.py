@@ -41,7 +41,8 @@ def write_npz_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> Path:
 def export_npz(dataset: str, out_dir: str | Path, *, train_split: str | None = "train",
                val_split: str | None = "test", per_file: int = 4000,
                data_root: str | Path = "data", force: bool = False,
-               progress: bool = True) -> ExportResult:
+               progress: bool = True, label_overrides: str | Path | None = None
+               ) -> ExportResult:
     """Write ``train_split`` as numbered batch files and ``val_split`` as ``val_data.npz``.
 
     Raises UserError for an unknown data set or split, a bad ``per_file``, or an output folder
@@ -66,7 +67,8 @@ def export_npz(dataset: str, out_dir: str | Path, *, train_split: str | None = "
     counts: dict[str, int] = {}
     class_names: list[str] | None = None
     if train_split:
-        split = load_split(dataset, train_split, data_root=data_root)
+        split = load_split(dataset, train_split, data_root=data_root,
+                           label_overrides=label_overrides)
         class_names = split.class_names
         images, labels = split.images.numpy(), split.labels.numpy()
         starts = range(0, len(labels), per_file)
@@ -77,7 +79,8 @@ def export_npz(dataset: str, out_dir: str | Path, *, train_split: str | None = "
                                          labels[start:start + per_file]))
         counts["train"] = len(labels)
     if val_split:
-        split = load_split(dataset, val_split, data_root=data_root)
+        split = load_split(dataset, val_split, data_root=data_root,
+                           label_overrides=label_overrides)
         if class_names is not None and split.class_names != class_names:
             raise UserError(f"{dataset} names its classes differently in {train_split} and "
                             f"{val_split}")

@@ -84,7 +84,8 @@ def choose_classes(class_names: Sequence[str], *, num_classes: int | None = None
 def draw_balanced(dataset: str, split: str, *, num_samples: int,
                   num_classes: int | None = None, target_classes: Sequence[str | int] | None = None,
                   seed: int = 0, data_root: str | Path = "data",
-                  progress: bool = True) -> DrawnImages:
+                  progress: bool = True, label_overrides: str | Path | None = None
+                  ) -> DrawnImages:
     """``num_samples // K`` images of each of K classes, K given by the class options.
 
     Raises
@@ -93,6 +94,9 @@ def draw_balanced(dataset: str, split: str, *, num_samples: int,
         Unknown data set or class, a quota below one image, or a class with too few images.
     """
     kind, _, argument = dataset.partition(":")
+    if kind == "npz" and label_overrides is not None:
+        raise UserError("--label-overrides is not applied to a streamed NPZ draw; export the "
+                        "corrected data set first (export_npz_dataset.py --label-overrides)")
     if kind == "npz":
         if not argument:
             raise UserError("data set 'npz' needs a path: npz:<dir>")
@@ -105,7 +109,7 @@ def draw_balanced(dataset: str, split: str, *, num_samples: int,
         drawn = draw_balanced_npz(batch_set, per_class, classes, seed=seed, progress=progress)
         return DrawnImages(dataset, split, drawn.images, drawn.labels, drawn.indices,
                            class_names, classes, per_class, drawn.stats)
-    whole = load_split(dataset, split, data_root=data_root)
+    whole = load_split(dataset, split, data_root=data_root, label_overrides=label_overrides)
     classes = choose_classes(whole.class_names, num_classes=num_classes,
                              target_classes=target_classes, seed=seed)
     per_class = _quota(num_samples, classes)

@@ -135,6 +135,8 @@ def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig,
                     if result.model is not None else None)
         job.generalisation = GeneralisationResult(gset, base_generalisation, repaired)
     job.report = build_report(job, loaded, edit_set, time.perf_counter() - started)
+    if test_split.label_overrides:
+        job.report["label_overrides"] = test_split.label_overrides
     save_model = None
     if output is not None and result.verified:
         metadata = repaired_metadata(loaded, job)

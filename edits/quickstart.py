@@ -21,7 +21,7 @@ from edits.job import format_before_after, run_repair_job
 from editset_helpers.generation import Source, generate_edit_set
 from editset_helpers.io import load_edit_set
 from helpers.cache import PROJECT_ROOT
-from helpers.cli import option, positive_int
+from helpers.cli import LABEL_OVERRIDES_HELP, option, positive_int
 from helpers.datasets import load_split
 from helpers.devices import resolve_device
 from helpers.errors import UserError
@@ -50,6 +50,8 @@ class QuickstartSettings:
                                       help="training images the quick schedule uses")
     edit_set_size: int = option(100, type=positive_int,
                                 help="misclassified test images to repair")
+    label_overrides: Path | None = option(None, type=Path, metavar="FILE",
+                                          help=LABEL_OVERRIDES_HELP)
     force: bool = option(False, help="redo every step")
     device: str = "auto"  # --device (helpers.cli.add_device_argument)
     repair: RepairConfig = field(default_factory=RepairConfig)
@@ -88,6 +90,8 @@ def run_quickstart(settings: QuickstartSettings) -> dict:
             log.info("no %s: training a quick base model (%d epochs)", settings.base_model,
                      settings.epochs)
             train(TrainConfig(data_root=str(settings.data_root), epochs=settings.epochs,
+                              label_overrides=(str(settings.label_overrides)
+                                               if settings.label_overrides else None),
                               train_subset=settings.train_subset, run_name="quick",
                               checkpoint_dir=str(folder / "checkpoints"), output=str(weights),
                               device=str(device)),
@@ -98,7 +102,8 @@ def run_quickstart(settings: QuickstartSettings) -> dict:
     edit_path = folder / "misclassified_edit_dataset.pt"
     source = None
     if settings.force or not edit_path.exists():
-        source = Source.load(weights, data_root=settings.data_root, device=device)
+        source = Source.load(weights, data_root=settings.data_root, device=device,
+                             label_overrides=settings.label_overrides)
         generate_edit_set(source, "misclassified", edit_path,
                           max_samples=settings.edit_set_size, seed=0, force=True)
     timings["edit_set"] = time.perf_counter() - started
@@ -109,8 +114,10 @@ def run_quickstart(settings: QuickstartSettings) -> dict:
         if report.get("base_model", {}).get("path") == str(weights):
             return report
     started = time.perf_counter()
-    source = source or Source.load(weights, data_root=settings.data_root, device=device)
-    train_split = load_split("cifar10", "train", data_root=settings.data_root)
+    source = source or Source.load(weights, data_root=settings.data_root, device=device,
+                                   label_overrides=settings.label_overrides)
+    train_split = load_split("cifar10", "train", data_root=settings.data_root,
+                             label_overrides=settings.label_overrides)
     job = run_repair_job(source.loaded, load_edit_set(edit_path), settings.repair,
                          test_split=source.split, train_split=train_split,
                          output=folder / "alexnet_repaired.pth", report_path=report_path,

@@ -68,7 +68,8 @@ def shifted_source(source: Source, shift: Shift) -> Source:
     """The same model judged on the corrupted split (images and predictions cached)."""
     split = corrupted_split(source.split, shift.corruption, shift.severity,
                             seed=shift.corruption_seed)
-    return Source(source.loaded, split, split_predictions(source.loaded, split))
+    return Source(source.loaded, split, split_predictions(source.loaded, split),
+                  source.excluded, source.exclusion)
 
 
 def select_in_half(shifted: Source, set_type: str, parameters: dict[str, Any],
@@ -80,7 +81,7 @@ def select_in_half(shifted: Source, set_type: str, parameters: dict[str, Any],
     """
     selector = get_selector(set_type)
     everything = selector(shifted.predictions, max_samples=None, seed=seed, **parameters)
-    keep = set(allowed.tolist())
+    keep = set(allowed.tolist()) - shifted.excluded  # --exclude-flagged
     pairs = [(i, e) for i, e in zip(everything.indices, everything.extra, strict=True)
              if i in keep]
     limit = check_max_samples(max_samples)

@@ -7,20 +7,23 @@ runner call :func:`generate_edit_set`; the scripts only parse arguments and name
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from editset_helpers.io import EditSet, save_edit_set
 from editset_helpers.predictions import SplitPredictions, split_predictions
-from editset_helpers.selectors import Selection, check_max_samples, get_selector
+from editset_helpers.selectors import Selection, check_max_samples, get_selector, random_subset
 from helpers.datasets import ImageSplit, load_split
 from helpers.errors import UserError
 from helpers.sampling import BalancedSelection, select_balanced
 from model_classes.checkpoints import LoadedModel, load_checkpoint
+
+if TYPE_CHECKING:
+    from data_quality.flagged import FlaggedImages
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +48,51 @@ class GenerationResult:
 
 @dataclass
 class Source:
-    """A loaded model and the split it is judged on, shared across many generations."""
+    """A loaded model and the split it is judged on, shared across many generations.
+
+    ``excluded`` holds split indices that no edit set may take (``--exclude-flagged``: images a
+    data-quality report or a reviewer flagged); ``exclusion`` describes where they came from.
+    """
 
     loaded: LoadedModel
     split: ImageSplit
     predictions: SplitPredictions
+    excluded: frozenset[int] = field(default_factory=frozenset)
+    exclusion: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, weights: str | Path, *, dataset: str = "cifar10", split: str = "test",
-             data_root: str | Path = "data", device: torch.device | str | None = None
-             ) -> Source:
-        """Load the model (on ``device``, the CPU by default), the split and its predictions."""
-        image_split = load_split(dataset, split, data_root=data_root)
+             data_root: str | Path = "data", device: torch.device | str | None = None,
+             label_overrides: str | Path | None = None,
+             exclude_flagged: str | Path | None = None) -> Source:
+        """Load the model (on ``device``, the CPU by default), the split and its predictions.
+
+        ``label_overrides`` corrects labels (see :mod:`helpers.label_overrides`);
+        ``exclude_flagged`` keeps the images a report or a review flags out of every edit set
+        made from this source (see :mod:`data_quality.flagged`).
+        """
+        from data_quality.flagged import FlaggedImages
+
+        flagged = FlaggedImages.read(exclude_flagged) if exclude_flagged else None
+        image_split = load_split(dataset, split, data_root=data_root,
+                                 label_overrides=label_overrides)
+        if flagged is not None:  # a file for another data set fails before the forward pass
+            flagged.indices_for(image_split.dataset, image_split.split, len(image_split))
         loaded = load_checkpoint(weights, class_names=image_split.class_names, device=device)
-        return cls(loaded, image_split, split_predictions(loaded, image_split))
+        source = cls(loaded, image_split, split_predictions(loaded, image_split))
+        return source.excluding(flagged) if flagged is not None else source
+
+    def excluding(self, flagged: str | Path | FlaggedImages) -> Source:
+        """This source with the images ``flagged`` (a file, or one read) flags excluded."""
+        from data_quality.flagged import FlaggedImages
+
+        if not isinstance(flagged, FlaggedImages):
+            flagged = FlaggedImages.read(flagged)
+        indices = flagged.indices_for(self.split.dataset, self.split.split, len(self.split))
+        log.info("%s: %d images of %s/%s excluded from edit sets", flagged.path, len(indices),
+                 self.split.dataset, self.split.split)
+        return replace(self, excluded=frozenset(indices),
+                       exclusion=flagged.describe(len(indices)))
 
 
 def select_images(source: Source, set_type: str, parameters: dict[str, Any], *,
@@ -66,9 +100,12 @@ def select_images(source: Source, set_type: str, parameters: dict[str, Any], *,
                   ) -> tuple[Selection, BalancedSelection | None]:
     """Run the selector, then (optionally) keep a class-balanced share of what it chose."""
     selector = get_selector(set_type)
-    if balance is None:
+    if balance is None and not source.excluded:
         return selector(source.predictions, max_samples=max_samples, seed=seed, **parameters), None
-    everything = selector(source.predictions, max_samples=None, seed=seed, **parameters)
+    everything = _without(selector(source.predictions, max_samples=None, seed=seed,
+                                   **parameters), source.excluded)
+    if balance is None:
+        return _cut(everything, max_samples, seed), None
     balanced = select_balanced(source.split.labels, balance.per_class,
                                num_available=source.split.num_classes,
                                num_classes=balance.num_classes,
@@ -81,6 +118,29 @@ def select_images(source: Source, set_type: str, parameters: dict[str, Any], *,
     selection = Selection([i for i, _ in pairs], [e for _, e in pairs], everything.available,
                           everything.ranked)
     return selection, balanced
+
+
+def _without(selection: Selection, excluded: frozenset[int]) -> Selection:
+    """The selection minus excluded images (``available`` counts what is left)."""
+    if not excluded:
+        return selection
+    pairs = [(i, e) for i, e in zip(selection.indices, selection.extra, strict=True)
+             if i not in excluded]
+    return Selection([i for i, _ in pairs], [e for _, e in pairs], len(pairs), selection.ranked)
+
+
+def _cut(selection: Selection, max_samples: int | None, seed: int) -> Selection:
+    """``max_samples`` of a full selection, the way selectors cut: the first ones of a ranked
+    list, else a seeded random subset (nested across sizes)."""
+    limit = check_max_samples(max_samples)
+    if selection.ranked:
+        keep = set(selection.indices[:limit])
+    else:
+        keep = set(random_subset(torch.as_tensor(selection.indices, dtype=torch.long), limit,
+                                 seed))
+    pairs = [(i, e) for i, e in zip(selection.indices, selection.extra, strict=True) if i in keep]
+    return Selection([i for i, _ in pairs], [e for _, e in pairs], selection.available,
+                     selection.ranked)
 
 
 def build_edit_set(source: Source, selection: Selection, set_type: str,
@@ -113,6 +173,8 @@ def build_edit_set(source: Source, selection: Selection, set_type: str,
         "parameters": dict(parameters),
         "available": selection.available,
         **({"corruption": shift} if shift else {}),
+        **({"label_overrides": split.label_overrides} if split.label_overrides else {}),
+        **({"excluded_flagged": source.exclusion} if source.exclusion else {}),
         "model": {
             "path": str(source.loaded.path) if source.loaded.path else None,
             "architecture": source.loaded.metadata.architecture,

@@ -14,6 +14,7 @@ from helpers.cli import (
     add_class_list_argument,
     add_data_args,
     add_device_argument,
+    add_exclude_flagged_argument,
     non_negative_int,
     positive_int,
 )
@@ -31,6 +32,7 @@ def add_generation_arguments(parser: argparse.ArgumentParser, *, seed_help: str)
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS,
                         help="model whose predictions decide what goes into the set")
     add_data_args(parser)
+    add_exclude_flagged_argument(parser)
     add_device_argument(parser)
     parser.add_argument("--split", default="test", help="split the images come from")
     parser.add_argument("--seed", type=non_negative_int, default=0, help=seed_help)

@@ -285,10 +285,37 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def add_data_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--dataset``, ``--data-root`` and ``--label-overrides``: which images, with whose labels.
+
+    Every script that loads images takes these three and passes ``args.label_overrides`` to
+    :func:`helpers.datasets.load_split`, so corrected labels reach every tool.
+    """
     parser.add_argument("--dataset", default="cifar10",
                         help="cifar10, imagefolder:<path> or npz:<dir>")
     parser.add_argument("--data-root", default="data",
                         help="folder holding cifar-10-batches-py/ (downloaded there when absent)")
+    add_label_overrides_argument(parser)
+
+
+def add_label_overrides_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup
+                                 ) -> None:
+    """``--label-overrides FILE``: the relabel decisions exported by the review page."""
+    parser.add_argument("--label-overrides", default=None, metavar="FILE",
+                        help=LABEL_OVERRIDES_HELP)
+
+
+LABEL_OVERRIDES_HELP = ("corrected labels: the decisions exported by the review page "
+                        "(/error-review, .json or .csv); its relabel rows replace the labels "
+                        "of those images for this run")
+
+
+def add_exclude_flagged_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup
+                                 ) -> None:
+    """``--exclude-flagged FILE``: images no edit set may take (edit-set generators, sweeps)."""
+    parser.add_argument("--exclude-flagged", default=None, metavar="FILE",
+                        help="keep the images this file flags out of every edit set: a "
+                             "label_issues or near_duplicates report, or the review page's "
+                             "decisions export (images marked fixed or relabel)")
 
 
 def add_device_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

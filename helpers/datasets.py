@@ -18,7 +18,7 @@ import hashlib
 import logging
 import pickle
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ import torch
 
 from helpers.cache import cached_tensors, source_fingerprint
 from helpers.errors import NotFoundError, UserError
+from helpers.label_overrides import LabelOverrides
 from helpers.records import ImageRecord
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ class ImageSplit:
     # How the images were corrupted ({"corruption", "severity", "corruption_seed"}; see
     # helpers.corruptions), None for the clean split. Edit-set records made from it carry it.
     corruption: dict | None = None
+    # The reviewer's corrected labels in force ({"file", "sha256", "applied", ...}; see
+    # helpers.label_overrides), None when the labels are the data set's own.
+    label_overrides: dict | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -124,8 +128,13 @@ def load_split(
     *,
     data_root: str | Path = "data",
     download: bool = True,
+    label_overrides: str | Path | LabelOverrides | None = None,
 ) -> ImageSplit:
-    """Load one split of a named data set (see the module docstring for the spec forms)."""
+    """Load one split of a named data set (see the module docstring for the spec forms).
+
+    ``label_overrides`` (a file exported by the review page, or one already read) replaces the
+    labels of the images it names; the split records the file (``split.label_overrides``).
+    """
     kind, _, argument = dataset.partition(":")
     if kind not in LOADERS:
         raise UserError(
@@ -133,7 +142,27 @@ def load_split(
         )
     if kind != "cifar10" and not argument:
         raise UserError(f"data set {kind!r} needs a path: {kind}:<path>")
-    return LOADERS[kind](argument, split, Path(data_root), download)
+    if label_overrides is not None and not isinstance(label_overrides, LabelOverrides):
+        label_overrides = LabelOverrides.read(label_overrides)  # a bad file fails before decoding
+    loaded = LOADERS[kind](argument, split, Path(data_root), download)
+    if label_overrides is None:
+        return loaded
+    return apply_label_overrides(loaded, label_overrides)
+
+
+def apply_label_overrides(split: ImageSplit, overrides: LabelOverrides) -> ImageSplit:
+    """A copy of ``split`` whose labels follow ``overrides`` (the cached tensors are kept)."""
+    new = overrides.labels_for(split.dataset, split.split, len(split), split.class_names)
+    labels = split.labels.clone()
+    changed = 0
+    for index, label in new.items():
+        changed += int(labels[index]) != label
+        labels[index] = label
+    if new:
+        log.info("%s: %d label overrides for %s/%s (%d labels changed)", overrides.path,
+                 len(new), split.dataset, split.split, changed)
+    return replace(split, labels=labels,
+                   label_overrides={**overrides.describe(len(new)), "changed": changed})
 
 
 def dataset_class_names(dataset: str, *, data_root: str | Path = "data") -> list[str]:

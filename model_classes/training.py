@@ -47,6 +47,7 @@ class TrainConfig:
     run_name: str = "alexnet_base"
     checkpoint_dir: str = "artifacts/checkpoints"
     output: str = "artifacts/alexnet_base.pth"
+    label_overrides: str | None = None  # a review page export (helpers.label_overrides)
     device: str = "cpu"  # where the forward and backward passes run; not part of identity()
 
     def validate(self) -> TrainConfig:
@@ -72,17 +73,21 @@ class TrainConfig:
                                 f"{'> 0' if positive else '>= 0'}, got {value!r}")
         return self
 
-    def identity(self, train_images: int | None = None) -> dict[str, Any]:
+    def identity(self, train_images: int | None = None,
+                 overrides_sha256: str | None = None) -> dict[str, Any]:
         """The settings that must match for a run to be resumed (not paths or epochs).
 
         ``train_images`` (the training split's size) keeps a run on one copy of a data set from
-        being resumed on another, e.g. a test's tiny CIFAR-format folder.
+        being resumed on another, e.g. a test's tiny CIFAR-format folder; ``overrides_sha256``
+        (the label-override file's hash, only when one is in force) one with other labels.
         """
         keys = ("arch", "dataset", "batch_size", "max_lr", "momentum", "weight_decay", "seed",
                 "input_size", "train_subset")
         identity = {k: getattr(self, k) for k in keys}
         if train_images is not None:
             identity["train_images"] = train_images
+        if overrides_sha256 is not None:
+            identity["label_overrides_sha256"] = overrides_sha256
         return identity
 
 
@@ -103,8 +108,10 @@ def train(config: TrainConfig, *, force: bool = False,
     check_location(config.checkpoint_dir, folder=True)  # epoch files, written much later
     if config.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {config.epochs}")
-    train_split = train_split or load_split(config.dataset, "train", data_root=config.data_root)
-    test_split = test_split or load_split(config.dataset, "test", data_root=config.data_root)
+    train_split = train_split or load_split(config.dataset, "train", data_root=config.data_root,
+                                            label_overrides=config.label_overrides)
+    test_split = test_split or load_split(config.dataset, "test", data_root=config.data_root,
+                                          label_overrides=config.label_overrides)
 
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -120,7 +127,7 @@ def train(config: TrainConfig, *, force: bool = False,
 
     run_dir = Path(config.checkpoint_dir) / config.run_name
     start_epoch, history = _resume(run_dir, config, model, optimizer, scheduler, generator, force,
-                                   len(train_split))
+                                   len(train_split), _overrides_sha256(train_split))
     seconds: list[float] = []
     for epoch in range(start_epoch, config.epochs + 1):
         started = time.perf_counter()
@@ -165,6 +172,10 @@ def accuracy_on(model: torch.nn.Module, split: ImageSplit) -> float:
     return float((predictions == split.labels).float().mean())
 
 
+def _overrides_sha256(split: ImageSplit) -> str | None:
+    return split.label_overrides["sha256"] if split.label_overrides else None
+
+
 def _training_indices(split: ImageSplit, config: TrainConfig) -> torch.Tensor:
     if config.train_subset is None:
         return torch.arange(len(split))
@@ -182,7 +193,8 @@ def _metadata(model, split: ImageSplit, config: TrainConfig, accuracy: float,
         input_size=transform.input_size, mean=transform.mean.flatten().tolist(),
         std=transform.std.flatten().tolist(), class_names=list(split.class_names),
         dataset=split.dataset, test_accuracy=accuracy,
-        extra={"training": {"config": asdict(config), "history": history}},
+        extra={"training": {"config": asdict(config), "history": history},
+               **({"label_overrides": split.label_overrides} if split.label_overrides else {})},
     )
 
 
@@ -196,15 +208,16 @@ def _save_epoch(run_dir: Path, epoch: int, config: TrainConfig, model, optimizer
         "scheduler_state": scheduler.state_dict(),
         "generator_state": generator.get_state(),
         "torch_rng_state": torch.get_rng_state(),
-        "identity": json.dumps(config.identity(len(split)), sort_keys=True),
+        "identity": json.dumps(config.identity(len(split), _overrides_sha256(split)),
+                               sort_keys=True),
         "record": record,
         "metadata": metadata.to_dict(),
     }, run_dir / f"epoch_{epoch:03d}.pt")
 
 
 def _resume(run_dir: Path, config: TrainConfig, model, optimizer, scheduler,
-            generator: torch.Generator, force: bool, train_images: int
-            ) -> tuple[int, list[dict]]:
+            generator: torch.Generator, force: bool, train_images: int,
+            overrides_sha256: str | None = None) -> tuple[int, list[dict]]:
     epochs = sorted(run_dir.glob("epoch_*.pt"))
     if not epochs:
         return 1, []
@@ -220,7 +233,7 @@ def _resume(run_dir: Path, config: TrainConfig, model, optimizer, scheduler,
         # Not in the identity (older runs lack it), yet the one-cycle schedule depends on it: a
         # changed --epochs would crash OneCycleLR or silently follow the old schedule.
         saved["epochs"] = saved_config["epochs"]
-    current = {**config.identity(train_images), "epochs": config.epochs}
+    current = {**config.identity(train_images, overrides_sha256), "epochs": config.epochs}
     if "train_images" not in saved:  # runs saved before the size was recorded
         current.pop("train_images")
     differ = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))

@@ -117,3 +117,25 @@ def real_base_model(real_cifar_root) -> Path:
         pytest.skip("real base model artifacts/alexnet_base.pth not present (train it with "
                     "`uv run python train.py`)")
     return REAL_BASE_MODEL
+
+
+@pytest.fixture(scope="session")
+def review_folder(tiny_cifar_root, tiny_model_path, tmp_path_factory):
+    """Real data-quality reports of the tiny model on tiny data with planted label flips and a
+    leaked training copy: ``(folder, flipped)``, ``folder/data`` and ``folder/dq``."""
+    from tests.review_factory import make_review_folder
+
+    return make_review_folder(tiny_cifar_root, tiny_model_path, tmp_path_factory.mktemp("review"))
+
+
+@pytest.fixture(scope="module")
+def chromium_browser():
+    """Headless Debian Chromium through Playwright for one test module; skips, saying what is
+    missing, when either is absent (no browser is ever downloaded)."""
+    from editset_helpers.web.browser import BrowserUnavailable, chromium
+
+    try:
+        with chromium() as launched:
+            yield launched
+    except BrowserUnavailable as error:
+        pytest.skip(f"no headless browser: {error}")

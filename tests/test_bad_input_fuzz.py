@@ -15,11 +15,13 @@ cases work everywhere.
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -31,8 +33,12 @@ from tests.conftest import PROJECT_ROOT
 # (id, script, argv). Placeholders: {model} tiny model, {data} tiny CIFAR root, {set} a good
 # edit set, {nanset} NaN pixels, {emptyset} no images, {idxset} image_idx "seven",
 # {strmeta} / {negmeta} / {sizemeta} checkpoints with odd metadata, {file} a regular file,
-# {ro} an immutable folder, {out} a fresh output folder.
+# {ro} an immutable folder, {out} a fresh output folder; data quality: {badclass} an override
+# file naming an unknown class, {otheroverride} / {otherreport} an override file and a
+# label-issues report of another data set, {trainnpz} influence scores of the train split,
+# {corruptdb} a damaged decision database (which must stay as it was).
 RUN = ["--weights", "{model}", "--data-root", "{data}", "--reference-size", "50"]
+DQ = ["--weights", "{model}", "--data-root", "{data}", "--output-dir", "{out}"]
 CASES = [
     # run_repair.py: numbers
     ("repair-eps-nan", "run_repair", ["--edit-set", "{set}", *RUN, "--eps", "nan"]),
@@ -168,8 +174,50 @@ CASES = [
     ("web-port-neg", "edit_set_visualizer", ["--port", "-1"]),
     ("web-port-huge", "edit_set_visualizer", ["--port", "70000"]),
     ("web-port-sup", "edit_set_visualizer", ["--port", "²"]),
+    ("web-corrupt-db", "edit_set_visualizer", ["--edit-sets-dir", "{out}", "--decisions",
+                                               "{corruptdb}", "--port", "0"]),
+    # data quality: find_label_issues.py, find_near_duplicates.py, validate_predictions.py,
+    # run_error_detection.py, and the override / flagged files every data script takes
+    ("issues-influence-weight-nan", "find_label_issues", [*DQ, "--influence-weight", "nan"]),
+    ("issues-folds-one", "find_label_issues", [*DQ, "--split", "train", "--folds", "1"]),
+    ("issues-output-exists", "find_label_issues", [*DQ, "--output", "{file}"]),
+    ("issues-output-under-file", "find_label_issues", [*DQ, "--output", "{file}/r.json"]),
+    ("issues-output-readonly", "find_label_issues", [*DQ, "--output-dir", "{ro}"]),
+    ("issues-override-unknown-class", "find_label_issues",
+     [*DQ, "--label-overrides", "{badclass}"]),
+    ("issues-influence-missing", "find_label_issues", [*DQ, "--influence", "{out}/none.npz"]),
+    ("issues-influence-other-split", "find_label_issues", [*DQ, "--influence", "{trainnpz}"]),
+    ("dups-threshold-nan", "find_near_duplicates", [*DQ, "--threshold", "nan"]),
+    ("dups-threshold-two", "find_near_duplicates", [*DQ, "--threshold", "2"]),
+    ("dups-embedding-unknown", "find_near_duplicates", [*DQ, "--embedding", "sift"]),
+    ("dups-layer-unknown", "find_near_duplicates", [*DQ, "--embedding", "model",
+                                                    "--layer", "fc9"]),
+    ("dups-output-exists", "find_near_duplicates", [*DQ, "--output", "{file}"]),
+    ("validate-bins-zero", "validate_predictions", [*DQ, "--bins", "0"]),
+    ("validate-meta-str", "validate_predictions", ["--weights", "{strmeta}", "--data-root",
+                                                   "{data}", "--output-dir", "{out}"]),
+    ("detect-check-unknown", "run_error_detection", [*DQ, "--checks", "everything"]),
+    ("detect-output-readonly", "run_error_detection", [*DQ, "--output-dir", "{ro}"]),
+    ("detect-override-other-dataset", "run_error_detection",
+     [*DQ, "--label-overrides", "{otheroverride}"]),
+    ("eval-override-unknown-class", "eval", ["--weights", "{model}", "--data-root", "{data}",
+                                             "--label-overrides", "{badclass}"]),
+    ("train-override-unknown-class", "train", ["--data-root", "{data}", "--arch", "small_mlp",
+                                               "--output", "{out}/m.pth",
+                                               "--label-overrides", "{badclass}"]),
+    ("gen-flagged-other-dataset", "editset_generator",
+     ["misclassified", "--weights", "{model}", "--data-root", "{data}", "--output-dir", "{out}",
+      "--exclude-flagged", "{otherreport}"]),
+    ("special-flagged-other-dataset", "generate_specialized_repairsets",
+     ["closest", "--weights", "{model}", "--data-root", "{data}", "--output-dir", "{out}",
+      "--exclude-flagged", "{otherreport}"]),
+    ("sweep-flagged-other-dataset", "experiment_runner",
+     ["run", *RUN, "--exclude-flagged", "{otherreport}", "--output-file", "{out}/rows.csv"]),
+    ("sweep-override-unknown-file", "experiment_runner",
+     ["run", *RUN, "--label-overrides", "{out}/none.json", "--output-file", "{out}/rows.csv"]),
 ]
-SUBPROCESS_CASES = {"repair-eps-nan", "train-batch-zero", "eval-meta-str", "web-port-huge"}
+SUBPROCESS_CASES = {"repair-eps-nan", "train-batch-zero", "eval-meta-str", "web-port-huge",
+                    "web-corrupt-db"}
 
 
 def _checkpoint_with(source: Path, target: Path, **changes) -> Path:
@@ -201,6 +249,18 @@ def inputs(tiny_model_path, tiny_cifar_root, tmp_path_factory) -> dict[str, str]
     (root / "a_file").write_text("not a folder")
     csv = root / "rows.csv"
     csv.write_text("experiment_id\n")
+    relabel = {"dataset": "cifar10", "split": "test", "image_idx": 3, "decision": "relabel"}
+    (root / "badclass.json").write_text(json.dumps({"decisions": [{**relabel,
+                                                                   "new_class": "kitten"}]}))
+    (root / "otheroverride.json").write_text(json.dumps({"decisions": [
+        {**relabel, "dataset": "npz:/elsewhere", "new_class": "cat"}]}))
+    (root / "otherreport.json").write_text(json.dumps({
+        "format": "alexnet-repair-data-quality/1", "report_type": "label_issues",
+        "dataset": "npz:/elsewhere", "summary": {},
+        "errors": [{"dataset": "npz:/elsewhere", "split": "test", "index": 3}]}))
+    np.savez(root / "train_influence.npz", split=np.array(["train"]),
+             self_influence=np.zeros(300))
+    (root / "corrupt.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
     return {
         "model": str(tiny_model_path), "data": str(tiny_cifar_root), "set": str(good),
         "nanset": str(root / "nan_edit_dataset.pt"),
@@ -210,6 +270,10 @@ def inputs(tiny_model_path, tiny_cifar_root, tmp_path_factory) -> dict[str, str]
         "negmeta": str(_checkpoint_with(tiny_model_path, root / "neg.pth", num_classes=-3)),
         "sizemeta": str(_checkpoint_with(tiny_model_path, root / "size.pth", input_size="64")),
         "file": str(root / "a_file"), "csv": str(csv),
+        **{name: str(root / f) for name, f in (
+            ("badclass", "badclass.json"), ("otheroverride", "otheroverride.json"),
+            ("otherreport", "otherreport.json"), ("trainnpz", "train_influence.npz"),
+            ("corruptdb", "corrupt.sqlite"))},
     }
 
 

@@ -4,8 +4,12 @@
     sytorch          symbolic PyTorch and LP/QP solvers; imports nothing of this project
     model_classes    architectures, checkpoints, training      -> helpers
     activations      activation extraction and 2-D embeddings  -> helpers, model_classes
+    data_quality     label issues, duplicates, review decisions -> helpers, model_classes,
+                                                                  activations
     editset_helpers  edit sets, evaluation, analysis, web       -> helpers, model_classes,
-                                                                  activations (the map view)
+                                                                  activations (the map view),
+                                                                  data_quality (exclusions,
+                                                                  the review page)
     edits            repair and sweeps                          -> all of the above
 
 Every import counts, including those inside functions and under ``TYPE_CHECKING``: an
@@ -26,8 +30,9 @@ ALLOWED: dict[str, set[str]] = {
     "sytorch": set(),
     "model_classes": {"helpers"},
     "activations": {"helpers", "model_classes"},
-    "editset_helpers": {"helpers", "model_classes", "activations"},
-    "edits": {"helpers", "model_classes", "sytorch", "editset_helpers"},
+    "data_quality": {"helpers", "model_classes", "activations"},
+    "editset_helpers": {"helpers", "model_classes", "activations", "data_quality"},
+    "edits": {"helpers", "model_classes", "sytorch", "editset_helpers", "data_quality"},
 }
 
 

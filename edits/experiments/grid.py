@@ -79,6 +79,12 @@ class TrialConfig(RepairConfig):
     edit_sets_dir: str = field(default="results/edit_sets", metadata=_LOCATION)
     models_dir: str | None = field(default="results/models", metadata=_LOCATION)  # None: no save
     device: str = field(default="auto", metadata=_LOCATION)  # --device; never changes a result
+    # Data-quality inputs: the files are locations, their contents (hashes) are identity, and
+    # only when given, so sweeps without them keep their experiment ids.
+    label_overrides: str | None = field(default=None, metadata=_LOCATION)
+    label_overrides_sha256: str | None = field(default=None, metadata=_OPTIONAL)
+    exclude_flagged: str | None = field(default=None, metadata=_LOCATION)
+    exclude_flagged_sha256: str | None = field(default=None, metadata=_OPTIONAL)
 
     def __post_init__(self) -> None:
         # One spelling per value, so the hash does not depend on 5 vs 5.0 or ./a vs a.

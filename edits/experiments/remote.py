@@ -25,11 +25,11 @@ from edits.experiments.grid import TrialConfig
 from edits.experiments.trial import (
     Row,
     Workspace,
-    load_workspace,
     prepare_trial,
     repair_trial,
     repaired_model_file,
 )
+from edits.experiments.trial import workspace_of as config_workspace
 from edits.job import repaired_metadata
 from editset_helpers.io import EditSet
 from helpers.atomic_io import atomic_torch_save, check_writable
@@ -94,13 +94,14 @@ def remote_outcomes(configs: Sequence[TrialConfig], executor: Executor, *,
     """
     if not configs:
         return
-    workspaces: dict[tuple[str, str, str], tuple[Workspace, Shared[Workspace]]] = {}
+    workspaces: dict[tuple[str | None, ...], tuple[Workspace, Shared[Workspace]]] = {}
 
     def workspace_of(config: TrialConfig) -> tuple[Workspace, Shared[Workspace]]:
-        key = (config.weights, config.dataset, config.data_root)
+        key = (config.weights, config.dataset, config.data_root, config.label_overrides,
+               config.exclude_flagged)
         if key not in workspaces:
             # On the CPU: the shared copy travels to workers that may have no GPU.
-            workspace = load_workspace(*key, device="cpu")
+            workspace = config_workspace(config, device="cpu")
             # Each worker process gets its own copy, with its own in-memory reference cache.
             workspaces[key] = (workspace, executor.share(replace(workspace, moment_cache={})))
         return workspaces[key]

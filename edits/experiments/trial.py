@@ -65,34 +65,51 @@ class Workspace:
 
 
 @functools.lru_cache(maxsize=2)
-def load_workspace(weights: str, dataset: str, data_root: str, device: str = "auto"
+def load_workspace(weights: str, dataset: str, data_root: str, device: str = "auto",
+                   label_overrides: str | None = None, exclude_flagged: str | None = None
                    ) -> Workspace:
     """Load once per process; later trials with the same model get the same objects.
 
-    The cached model is never changed: the engine repairs a deep copy.
+    The cached model is never changed: the engine repairs a deep copy. ``label_overrides``
+    corrects both splits' labels; ``exclude_flagged`` keeps flagged test images out of every
+    edit set (and names another edit-set folder, so sets made without it are not reused).
     """
     try:
         source = Source.load(weights, dataset=dataset, split="test", data_root=data_root,
-                             device=resolve_device(device))
-        train_split = load_split(dataset, "train", data_root=data_root)
+                             device=resolve_device(device), label_overrides=label_overrides,
+                             exclude_flagged=exclude_flagged)
+        train_split = load_split(dataset, "train", data_root=data_root,
+                                 label_overrides=label_overrides)
     except UserError as error:
         raise WorkspaceError(str(error)) from None
+    # Overrides change the labels, hence the content digest; exclusions enter only when given,
+    # so the folders of earlier sweeps keep their names.
+    extra = (source.exclusion["sha256"],) if source.exclusion else ()
     fingerprint = source_fingerprint([Path(weights)], "experiment-edit-sets-v1", dataset,
-                                     source.split.content_digest())
+                                     source.split.content_digest(), *extra)
     return Workspace(source, train_split, fingerprint)
 
 
+def workspace_of(config: TrialConfig, device: str | None = None) -> Workspace:
+    """The workspace a configuration runs in (``device`` overrides the configuration's)."""
+    return load_workspace(config.weights, config.dataset, config.data_root,
+                          device or config.device, config.label_overrides,
+                          config.exclude_flagged)
+
+
 @functools.lru_cache(maxsize=4)
-def load_shifted(weights: str, dataset: str, data_root: str, corruption: str, severity: int
+def load_shifted(weights: str, dataset: str, data_root: str, corruption: str, severity: int,
+                 label_overrides: str | None = None, exclude_flagged: str | None = None
                  ) -> Source:
     """The workspace's model on the corrupted test split, once per process and shift."""
-    return shifted_source(load_workspace(weights, dataset, data_root).source,
-                          Shift(corruption, severity))
+    workspace = load_workspace(weights, dataset, data_root, "auto", label_overrides,
+                               exclude_flagged)
+    return shifted_source(workspace.source, Shift(corruption, severity))
 
 
 def run_trial(config: TrialConfig) -> Row:
     """Run one configuration of a sweep and return its CSV row (see the module docstring)."""
-    workspace = load_workspace(config.weights, config.dataset, config.data_root, config.device)
+    workspace = workspace_of(config)
     row, edit_set = prepare_trial(config, workspace)
     if edit_set is None:
         return row
@@ -197,7 +214,8 @@ def obtain_edit_set(config: TrialConfig, workspace: Workspace) -> EditSet | None
                      orphan)
         if config.corruption is not None:
             shifted = load_shifted(config.weights, config.dataset, config.data_root,
-                                   config.corruption, config.severity)
+                                   config.corruption, config.severity, config.label_overrides,
+                                   config.exclude_flagged)
             result = generate_shift_edit_set(
                 workspace.source, config.repair_set_type, path,
                 Shift(config.corruption, config.severity, halves_seed=config.seed),

@@ -37,6 +37,7 @@ from werkzeug.exceptions import HTTPException
 from editset_helpers.web import charts
 from editset_helpers.web.analysis import SetAnalysis, analyze
 from editset_helpers.web.catalog import Catalog, CatalogEntry, UnreadableSetError
+from editset_helpers.web.error_review import register_error_review
 from editset_helpers.web.lru import LRUCache
 from editset_helpers.web.map_view import register_map
 from editset_helpers.web.models import ROLES, VERDICTS, Models, Predictor, load_models
@@ -97,7 +98,8 @@ class Visualizer:
 def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
                repaired: str | Path | None = None, models: Models | None = None,
                max_open_sets: int = 4, device: str | None = None,
-               activations_dir: str | Path | None = None) -> Flask:
+               activations_dir: str | Path | None = None,
+               review: dict[str, Any] | None = None) -> Flask:
     """The visualizer for the ``.pt`` files in ``edit_sets_dir``.
 
     Parameters
@@ -114,6 +116,9 @@ def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
     activations_dir
         Folder of activation sets for the embedding map (``/map``; default
         ``data/activations``).
+    review
+        Keyword arguments of :func:`~editset_helpers.web.error_review.register_error_review`
+        for the data review page (``/error-review``): reports folder, decisions file, data root.
 
     Raises
     ------
@@ -144,6 +149,7 @@ def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
         models, Predictor(models), LRUCache(2 * max_open_sets), LRUCache(8192))
     app.register_blueprint(bp)
     register_map(app, activations_dir or "data/activations")
+    register_error_review(app, **(review or {}))
     app.register_error_handler(NotFoundError, lambda e: _error(404, str(e)))
     app.register_error_handler(UnreadableSetError, lambda e: _error(422, str(e)))
     app.register_error_handler(UserError, lambda e: _error(400, str(e)))
