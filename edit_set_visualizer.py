@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder holding the data sets the reports name (for the images)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on; 0.0.0.0 exposes the page to the network")
+    parser.add_argument("--influence-dir", default="results/tracin",
+                        help="TracIn results (compute_tracin_influence.py): an edit image's page "
+                             "lists its proponents and opponents when its set has one")
     parser.add_argument("--port", type=integer_type(0, 65535, name="port"), default=5000,
                         help="port to listen on; 0 picks a free one")
     parser.add_argument("--verbose", action="store_true",
@@ -84,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(args.edit_sets_dir, weights=weights, repaired=args.repaired,
                      device=args.device, activations_dir=args.activations_dir,
                      review={"data_quality_dir": args.data_quality_dir,
-                             "decisions": args.decisions, "data_root": args.data_root})
+                             "decisions": args.decisions, "data_root": args.data_root},
+                     influence_dir=args.influence_dir)
     if weights is None:
         log.warning(NO_MODEL_NOTE)
     catalog = app.extensions["edit_set_visualizer"].catalog

@@ -31,6 +31,15 @@ SELF_FORMAT = "alexnet-repair-tracin-self-influence/1"
 TEST_FORMAT = "alexnet-repair-tracin-test-influence/1"
 SCORES = ("raw", "normalized")
 KINDS = ("proponents", "opponents")
+_COMMON = ("dataset", "split", "class_names")
+REQUIRED = {
+    SELF_FORMAT: ("self_influence", "self_influence_normalized", "indices", "labels",
+                  "predicted", "loss", "margin", *_COMMON),
+    TEST_FORMAT: ("test_labels", "test_predicted", "test_loss", "test_indices", "test_dataset",
+                  "test_split", "train_indices", "train_labels", *_COMMON,
+                  *(f"{kind}_{score}_{part}" for kind in KINDS for score in SCORES
+                    for part in ("index", "score"))),
+}
 
 
 def json_path_for(npz_path: str | Path) -> Path:
@@ -156,11 +165,13 @@ def _load_npz(path: str | Path, expected: str) -> tuple[dict[str, np.ndarray], d
             summary = json.loads(json_path_for(path).read_text())
         except ValueError:
             summary = {}
-    needed = "self_influence" if expected == SELF_FORMAT else "proponents_raw_index"
-    if needed not in arrays:
+    needed = REQUIRED[expected]
+    missing = [name for name in needed if name not in arrays]
+    if missing:
         kind = "self-influence" if expected == SELF_FORMAT else "test-influence (edit set)"
-        raise UserError(f"{path} is not a {kind} result of compute_tracin_influence.py (no "
-                        f"{needed!r} array)")
+        raise UserError(f"{path} is not a {kind} result of compute_tracin_influence.py (it "
+                        f"lacks {', '.join(missing[:4])}); make one with "
+                        f"compute_tracin_influence.py")
     return arrays, summary
 
 

@@ -59,8 +59,11 @@ def file_fingerprint(path: Path) -> str:
 
 def read_checkpoint(path: Path) -> RunCheckpoint:
     """A checkpoint's identity and learning rate (the weights are loaded later, one at a time)."""
-    payload = load_weights_only(path, what="epoch checkpoint",
-                                missing_hint="check --checkpoint-dir")
+    try:  # memory-mapped: the metadata without reading a few hundred MB of tensors
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # the same file read plainly, for its one-line error
+        payload = load_weights_only(path, what="epoch checkpoint",
+                                    missing_hint="check --checkpoint-dir")
     if not isinstance(payload, dict) or "metadata" not in payload or not (
             "model_state" in payload or "state_dict" in payload):
         raise UserError(f"{path} is not an epoch checkpoint of train.py (no weights and "

@@ -39,6 +39,7 @@ from tests.conftest import PROJECT_ROOT
 # {corruptdb} a damaged decision database (which must stay as it was).
 RUN = ["--weights", "{model}", "--data-root", "{data}", "--reference-size", "50"]
 DQ = ["--weights", "{model}", "--data-root", "{data}", "--output-dir", "{out}"]
+TRACIN = ["--data-root", "{data}", "--cache-dir", "{out}/cache", "--checkpoint-dir"]
 CASES = [
     # run_repair.py: numbers
     ("repair-eps-nan", "run_repair", ["--edit-set", "{set}", *RUN, "--eps", "nan"]),
@@ -215,9 +216,41 @@ CASES = [
      ["run", *RUN, "--exclude-flagged", "{otherreport}", "--output-file", "{out}/rows.csv"]),
     ("sweep-override-unknown-file", "experiment_runner",
      ["run", *RUN, "--label-overrides", "{out}/none.json", "--output-file", "{out}/rows.csv"]),
+    # compute_tracin_influence.py, visualize_influence.py, visualize_test_influence.py,
+    # generate_tracin_report.py
+    ("tracin-empty-checkpoint-dir", "compute_tracin_influence",
+     [*TRACIN, "{emptyck}", "--compute-self-influence", "--output", "{out}/s.npz"]),
+    ("tracin-mixed-architectures", "compute_tracin_influence",
+     [*TRACIN, "{mixedck}", "--compute-self-influence", "--output", "{out}/s.npz"]),
+    ("tracin-no-learning-rate", "compute_tracin_influence",
+     [*TRACIN, "{nolrck}", "--compute-self-influence", "--output", "{out}/s.npz"]),
+    ("tracin-edit-set-other-dataset", "compute_tracin_influence",
+     [*TRACIN, "{tinyck}", "--compute-influence", "--edit-set", "{otherset}",
+      "--output", "{out}/t.npz"]),
+    ("tracin-checkpoints-every-zero", "compute_tracin_influence",
+     [*TRACIN, "{tinyck}", "--compute-self-influence", "--checkpoints", "every:0",
+      "--output", "{out}/s.npz"]),
+    ("tracin-top-k-zero", "compute_tracin_influence",
+     [*TRACIN, "{tinyck}", "--compute-influence", "--indices", "1", "--top-k", "0"]),
+    ("tracin-index-out-of-range", "compute_tracin_influence",
+     [*TRACIN, "{tinyck}", "--compute-influence", "--indices", "99999",
+      "--output", "{out}/t.npz"]),
+    ("tracin-output-exists", "compute_tracin_influence",
+     [*TRACIN, "{tinyck}", "--compute-self-influence", "--output", "{file}"]),
+    ("tracin-layers-without-captum", "compute_tracin_influence",
+     [*TRACIN, "{tinyck}", "--compute-self-influence", "--layers", "fc3",
+      "--output", "{out}/s.npz"]),
+    ("viz-influence-missing", "visualize_influence", ["{out}/none.npz"]),
+    ("viz-influence-foreign-npz", "visualize_influence", ["{trainnpz}", "--output-dir",
+                                                          "{out}"]),
+    ("viz-test-influence-self-result", "visualize_test_influence",
+     ["{trainnpz}", "--output-dir", "{out}"]),
+    ("report-no-result", "generate_tracin_report", ["--output", "{out}/r.pdf"]),
+    ("report-foreign-npz", "generate_tracin_report", ["--self-influence", "{trainnpz}",
+                                                      "--output", "{out}/r.pdf"]),
 ]
 SUBPROCESS_CASES = {"repair-eps-nan", "train-batch-zero", "eval-meta-str", "web-port-huge",
-                    "web-corrupt-db"}
+                    "web-corrupt-db", "tracin-no-learning-rate"}
 
 
 def _checkpoint_with(source: Path, target: Path, **changes) -> Path:
@@ -261,7 +294,20 @@ def inputs(tiny_model_path, tiny_cifar_root, tmp_path_factory) -> dict[str, str]
     np.savez(root / "train_influence.npz", split=np.array(["train"]),
              self_influence=np.zeros(300))
     (root / "corrupt.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    run = tiny_model_path.parent / "checkpoints" / "tiny"
+    for name in ("emptyck", "mixedck", "nolrck"):
+        (root / name).mkdir()
+    shutil.copy(run / "epoch_001.pt", root / "mixedck" / "epoch_001.pt")
+    _checkpoint_with(run / "epoch_002.pt", root / "mixedck" / "epoch_002.pt",
+                     architecture="small_cnn")
+    no_rate = torch.load(run / "epoch_001.pt", weights_only=True)
+    no_rate["record"] = {k: v for k, v in no_rate["record"].items() if not k.startswith("lr")}
+    torch.save(no_rate, root / "nolrck" / "epoch_001.pt")
+    other = [{**r, "dataset": "npz:/elsewhere", "split": "test"} for r in records]
+    save_edit_set(EditSet(split_images, labels, other), root / "other_edit_dataset.pt")
     return {
+        "tinyck": str(run), "otherset": str(root / "other_edit_dataset.pt"),
+        **{name: str(root / name) for name in ("emptyck", "mixedck", "nolrck")},
         "model": str(tiny_model_path), "data": str(tiny_cifar_root), "set": str(good),
         "nanset": str(root / "nan_edit_dataset.pt"),
         "emptyset": str(root / "empty_edit_dataset.pt"),

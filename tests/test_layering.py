@@ -6,10 +6,12 @@
     activations      activation extraction and 2-D embeddings  -> helpers, model_classes
     data_quality     label issues, duplicates, review decisions -> helpers, model_classes,
                                                                   activations
+    influence        TracIn over a run's checkpoints, figures  -> helpers, model_classes
     editset_helpers  edit sets, evaluation, analysis, web       -> helpers, model_classes,
                                                                   activations (the map view),
                                                                   data_quality (exclusions,
-                                                                  the review page)
+                                                                  the review page),
+                                                                  influence (the image page)
     edits            repair and sweeps                          -> all of the above
 
 Every import counts, including those inside functions and under ``TYPE_CHECKING``: an
@@ -31,7 +33,8 @@ ALLOWED: dict[str, set[str]] = {
     "model_classes": {"helpers"},
     "activations": {"helpers", "model_classes"},
     "data_quality": {"helpers", "model_classes", "activations"},
-    "editset_helpers": {"helpers", "model_classes", "activations", "data_quality"},
+    "influence": {"helpers", "model_classes"},
+    "editset_helpers": {"helpers", "model_classes", "activations", "data_quality", "influence"},
     "edits": {"helpers", "model_classes", "sytorch", "editset_helpers", "data_quality"},
 }
 

@@ -38,6 +38,7 @@ from editset_helpers.web import charts
 from editset_helpers.web.analysis import SetAnalysis, analyze
 from editset_helpers.web.catalog import Catalog, CatalogEntry, UnreadableSetError
 from editset_helpers.web.error_review import register_error_review
+from editset_helpers.web.influence_view import influence_for_image, register_influence
 from editset_helpers.web.lru import LRUCache
 from editset_helpers.web.map_view import register_map
 from editset_helpers.web.models import ROLES, VERDICTS, Models, Predictor, load_models
@@ -99,7 +100,8 @@ def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
                repaired: str | Path | None = None, models: Models | None = None,
                max_open_sets: int = 4, device: str | None = None,
                activations_dir: str | Path | None = None,
-               review: dict[str, Any] | None = None) -> Flask:
+               review: dict[str, Any] | None = None,
+               influence_dir: str | Path | None = None) -> Flask:
     """The visualizer for the ``.pt`` files in ``edit_sets_dir``.
 
     Parameters
@@ -119,6 +121,9 @@ def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
     review
         Keyword arguments of :func:`~editset_helpers.web.error_review.register_error_review`
         for the data review page (``/error-review``): reports folder, decisions file, data root.
+    influence_dir
+        Folder of TracIn results (``compute_tracin_influence.py``; default ``results/tracin``):
+        an edit image's page lists its proponents and opponents when its set has one.
 
     Raises
     ------
@@ -150,6 +155,7 @@ def create_app(edit_sets_dir: str | Path, *, weights: str | Path | None = None,
     app.register_blueprint(bp)
     register_map(app, activations_dir or "data/activations")
     register_error_review(app, **(review or {}))
+    register_influence(app, influence_dir)
     app.register_error_handler(NotFoundError, lambda e: _error(404, str(e)))
     app.register_error_handler(UnreadableSetError, lambda e: _error(422, str(e)))
     app.register_error_handler(UserError, lambda e: _error(400, str(e)))
@@ -211,7 +217,8 @@ def image() -> Any:
                                 v=analysis.loaded.identity.tag)
                         if analysis.usable("base") or analysis.usable("repaired") else None),
                  gallery_page=position // per_page + 1,
-                 count=len(analysis.loaded))
+                 count=len(analysis.loaded),
+                 influence=influence_for_image(name, details.get("metadata") or {}, position))
 
 
 def _page(template: str, name: str | None, **context: Any) -> str:
