@@ -95,6 +95,32 @@ def self_confusion(result: SelfInfluenceFile, *, share: float = 0.05) -> Figure:
     return fig
 
 
+def mosaic_figure(pictures: list[np.ndarray], captions: list[tuple[str, str]], columns: int,
+                  title: str, *, column_inches: float = 1.4) -> Figure:
+    """Tiles in one image on one axis, each with a caption (text, colour) above it.
+
+    One ``imshow`` and a text per tile instead of an axis per tile: a grid of 88 thumbnails
+    draws in a fraction of the time 88 subplots take.
+    """
+    tiles = [_thumbnail(p) for p in pictures]
+    h, w = tiles[0].shape[:2]
+    gap_x, gap_y = max(2, w // 8), int(h * 0.8)
+    rows = -(-len(tiles) // columns)
+    canvas = np.ones((rows * (h + gap_y), columns * (w + gap_x) - gap_x, 3))
+    width = columns * column_inches
+    fig = plt.figure(figsize=(width, width * canvas.shape[0] / canvas.shape[1] + 0.5))
+    ax = fig.add_axes((0.005, 0.005, 0.99, 0.99 - 0.5 / fig.get_figheight()))
+    for i, (tile, (text, colour)) in enumerate(zip(tiles, captions, strict=True)):
+        r, c = divmod(i, columns)
+        y, x = r * (h + gap_y) + gap_y, c * (w + gap_x)
+        canvas[y:y + h, x:x + w] = tile
+        ax.text(x + w / 2, y - 1, text, ha="center", va="bottom", fontsize=6.5, color=colour)
+    ax.imshow(canvas, interpolation="nearest", aspect="auto")
+    ax.axis("off")
+    fig.suptitle(title, fontsize=10, y=1 - 0.1 / fig.get_figheight(), va="top")
+    return fig
+
+
 def self_grid(result: SelfInfluenceFile, images: Callable[[np.ndarray], np.ndarray], *,
               score: str = "normalized", top: bool = True, count: int = 24) -> Figure:
     """The ``count`` most (or least) self-influential images with given and predicted class.
@@ -103,26 +129,19 @@ def self_grid(result: SelfInfluenceFile, images: Callable[[np.ndarray], np.ndarr
     """
     values = result.scores(score)
     order = np.argsort(-values if top else values, kind="stable")[:count]
-    indices = result.arrays["indices"][order]
-    pictures = images(indices)
+    pictures = images(result.arrays["indices"][order])
     names = result.class_names
-    columns = 8
-    rows = -(-len(order) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 2.4), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, position, picture in zip(axes.flat, order, pictures, strict=False):
+    captions = []
+    for position in order:
         given = names[int(result.arrays["labels"][position])]
         predicted = names[int(result.arrays["predicted"][position])]
-        ax.imshow(_thumbnail(picture))
-        colour = "k" if given == predicted else "tab:red"
-        ax.set_title(f"#{int(result.arrays['indices'][position])} {values[position]:.3g}\n"
-                     f"label {given}\npred {predicted}", fontsize=7, color=colour)
+        captions.append((f"#{int(result.arrays['indices'][position])} {values[position]:.3g}\n"
+                         f"label {given}\npred {predicted}",
+                         "k" if given == predicted else "tab:red"))
     which = "highest" if top else "lowest"
-    fig.suptitle(f"{which.capitalize()} self-influence ({LABEL[score]}); red: the model at the "
-                 "last checkpoint disagrees with the label")
-    fig.tight_layout()
-    return fig
+    return mosaic_figure(list(pictures), captions, 8,
+                         f"{which.capitalize()} self-influence ({LABEL[score]}); red: the model "
+                         "at the last checkpoint disagrees with the label")
 
 
 def self_vs_loss(result: SelfInfluenceFile, *, seed: int = 0) -> Figure:
@@ -174,33 +193,21 @@ def test_strips(result: TestInfluenceFile, positions: list[int],
     ``explained(t)`` is the t-th explained image (C, H, W); ``training(indices)`` training
     images by index.
     """
-    columns = 1 + 2 * show
-    fig, axes = plt.subplots(len(positions), columns, figsize=(columns * 1.35,
-                                                               len(positions) * 2.1),
-                             squeeze=False)
-    for row, t in enumerate(positions):
+    pictures, captions = [], []
+    for t in positions:
         entry = result.explain(t, limit=show, score=score)
-        ax = axes[row, 0]
-        ax.imshow(_thumbnail(explained(t)))
-        ax.set_title(f"#{entry['image_idx']} {entry['split']}\nlabel {entry['true_class']}\n"
-                     f"pred {entry['predicted_class']}", fontsize=7, color="tab:blue")
-        for offset, kind in ((1, "proponents"), (1 + show, "opponents")):
+        pictures.append(explained(t))
+        captions.append((f"#{entry['image_idx']} {entry['split']}\nlabel {entry['true_class']}"
+                         f"\npred {entry['predicted_class']}", "tab:blue"))
+        for kind, sign, colour in (("proponents", "+", "tab:green"),
+                                   ("opponents", "-", "tab:red")):
             rows = entry[f"{kind}_{score}"]
-            pictures = training(np.array([r["image_idx"] for r in rows], dtype=np.int64))
-            for j, (record, picture) in enumerate(zip(rows, pictures, strict=True)):
-                ax = axes[row, offset + j]
-                ax.imshow(_thumbnail(picture))
-                colour = "tab:green" if kind == "proponents" else "tab:red"
-                ax.set_title(f"{'+' if kind == 'proponents' else '-'} #{record['image_idx']}\n"
-                             f"{record['true_class']}\n{record['score']:.3g}", fontsize=7,
-                             color=colour)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(f"Edit image | top {show} proponents (green) | top {show} opponents (red), "
-                 f"{LABEL[score]}", fontsize=10)
-    fig.tight_layout()
-    return fig
+            pictures += list(training(np.array([r["image_idx"] for r in rows], dtype=np.int64)))
+            captions += [(f"{sign} #{r['image_idx']}\n{r['true_class']}\n{r['score']:.3g}",
+                          colour) for r in rows]
+    return mosaic_figure(pictures, captions, 1 + 2 * show,
+                         f"Edit image | top {show} proponents (green) | top {show} opponents "
+                         f"(red), {LABEL[score]}", column_inches=1.2)
 
 
 def test_class_heatmap(result: TestInfluenceFile) -> Figure:

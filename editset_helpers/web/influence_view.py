@@ -32,12 +32,13 @@ bp = Blueprint("influence", __name__)
 @dataclass
 class InfluenceState:
     folder: Path
-    files: LRUCache[tuple[str, int, int], Any] = field(default_factory=lambda: LRUCache(8))
+    files: LRUCache[tuple[str, str, int, int], Any] = field(
+        default_factory=lambda: LRUCache(8))
 
     def _read(self, path: Path, reader: Any) -> Any:
         stat = path.stat()
-        return self.files.get_or_create((str(path), stat.st_size, stat.st_mtime_ns),
-                                        lambda: reader.read(path))
+        return self.files.get_or_create((reader.__name__, str(path), stat.st_size,
+                                         stat.st_mtime_ns), lambda: reader.read(path))
 
     def for_set(self, set_name: str) -> TestInfluenceFile | None:
         path = self.folder / f"influence_{set_name.replace('/', '__')}.npz"
