@@ -15,13 +15,18 @@ import torch
 from helpers.errors import NotFoundError, UserError
 
 
-def load_weights_only(path: str | Path, *, what: str, missing_hint: str) -> Any:
-    """``torch.load(path, weights_only=True)`` on the CPU; ``what`` names the file's role."""
+def load_weights_only(path: str | Path, *, what: str, missing_hint: str, mmap: bool = False
+                      ) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; ``what`` names the file's role.
+
+    ``mmap``: map the file instead of reading it, so tensors that are never used (an epoch
+    checkpoint's optimizer state) cost nothing.
+    """
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"{what} {path} not found; {missing_hint}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as error:
         text = str(error)
         if "WeightsUnpickler error:" in text:  # drop torch's advice to load unsafely

@@ -46,7 +46,7 @@ class RunCheckpoint:
     def load(self) -> LoadedModel:
         """The model at this checkpoint, in eval mode (dropout off, as TracIn's gradients are
         of the deterministic model)."""
-        return load_checkpoint(self.path)
+        return load_checkpoint(self.path, mmap=True)
 
 
 def file_fingerprint(path: Path) -> str:
@@ -59,11 +59,9 @@ def file_fingerprint(path: Path) -> str:
 
 def read_checkpoint(path: Path) -> RunCheckpoint:
     """A checkpoint's identity and learning rate (the weights are loaded later, one at a time)."""
-    try:  # memory-mapped: the metadata without reading a few hundred MB of tensors
-        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # the same file read plainly, for its one-line error
-        payload = load_weights_only(path, what="epoch checkpoint",
-                                    missing_hint="check --checkpoint-dir")
+    # memory-mapped: the metadata without reading a few hundred MB of tensors
+    payload = load_weights_only(path, what="epoch checkpoint",
+                                missing_hint="check --checkpoint-dir", mmap=True)
     if not isinstance(payload, dict) or "metadata" not in payload or not (
             "model_state" in payload or "state_dict" in payload):
         raise UserError(f"{path} is not an epoch checkpoint of train.py (no weights and "

@@ -121,12 +121,14 @@ def checkpoint_payload(model: nn.Module, metadata: ModelMetadata) -> dict[str, A
 
 
 def load_checkpoint(path: str | Path, *, class_names: list[str] | None = None,
-                    device: torch.device | str | None = None) -> LoadedModel:
+                    device: torch.device | str | None = None, mmap: bool = False
+                    ) -> LoadedModel:
     """Rebuild the model a checkpoint describes, in eval mode, on ``device`` (the CPU by
-    default; see :func:`helpers.devices.resolve_device`)."""
+    default; see :func:`helpers.devices.resolve_device`). ``mmap`` maps the file instead of
+    reading it whole (an epoch checkpoint's optimizer state is then never read)."""
     path = Path(path)
     payload = load_weights_only(path, what="model weights", missing_hint="train one with "
-                                "`uv run python train.py` or pass --weights PATH")
+                                "`uv run python train.py` or pass --weights PATH", mmap=mmap)
     if isinstance(payload, dict) and "state_dict" in payload and "metadata" in payload:
         metadata = ModelMetadata.from_dict(payload["metadata"], where=str(path))
         state = payload["state_dict"]
