@@ -245,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         check_writable(args.out, force=args.force)
     load_before = os.getloadavg()
+    origin = provenance()  # the commit whose code runs, not whatever HEAD is at the end
     result = SUITE_FUNCTIONS[args.suite](args)
-    document = {**provenance(), "load_average_before": load_before,
+    document = {**origin, "load_average_before": load_before,
                 "load_average_after": os.getloadavg(), "result": result}
     print(json.dumps(document, indent=2))
     if args.out:

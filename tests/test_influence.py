@@ -157,6 +157,30 @@ def test_a_killed_run_resumes_at_the_checkpoint_it_was_on(run, tmp_path, monkeyp
     torch.testing.assert_close(result.raw, straight.raw)
 
 
+def test_a_changed_checkpoint_or_label_is_recomputed_not_served_stale(run, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    checkpoints, train, _ = run
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for checkpoint in checkpoints[:2]:
+        shutil.copy(checkpoint.path, folder / checkpoint.path.name)
+    cache = FactorCache(tmp_path / "cache")
+    first = TracInLastLayer(find_checkpoints(folder), cache=cache).self_influence(train)
+    payload = torch.load(folder / "epoch_002.pt", weights_only=True)
+    last = [k for k in payload["model_state"] if k.endswith("weight")][-1]
+    payload["model_state"][last] *= 2
+    torch.save(payload, folder / "epoch_002.pt")
+    changed = TracInLastLayer(find_checkpoints(folder), cache=cache)
+    second = changed.self_influence(train)
+    assert changed.timings["cache_hits"] == 1 and not torch.allclose(first.raw, second.raw)
+    relabelled = replace(train, labels=(train.labels + 1) % train.num_classes)
+    again = TracInLastLayer(find_checkpoints(folder), cache=cache)
+    again.self_influence(relabelled)
+    assert "cache_hits" not in again.timings
+
+
 def test_checkpoint_selection(run):
     checkpoints, _, _ = run
     epochs = [c.epoch for c in checkpoints]
