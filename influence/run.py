@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,12 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def read_checkpoint(path: Path) -> RunCheckpoint:
-    """A checkpoint's identity and learning rate (the weights are loaded later, one at a time)."""
+def read_checkpoint(path: Path, *, fingerprint: bool = True) -> RunCheckpoint:
+    """A checkpoint's identity and learning rate (the weights are loaded later, one at a time).
+
+    ``fingerprint=False`` skips hashing the file (``fingerprint`` is then empty): a run's
+    unselected checkpoints are read for their metadata only.
+    """
     # memory-mapped: the metadata without reading a few hundred MB of tensors
     payload = load_weights_only(path, what="epoch checkpoint",
                                 missing_hint="check --checkpoint-dir", mmap=True)
@@ -76,7 +80,7 @@ def read_checkpoint(path: Path) -> RunCheckpoint:
     match = _EPOCH.search(path.name)
     epoch = int(payload.get("epoch", match.group(1) if match else 0))
     return RunCheckpoint(path, epoch, float(rate), metadata.architecture, metadata.num_classes,
-                         metadata.dataset, file_fingerprint(path))
+                         metadata.dataset, file_fingerprint(path) if fingerprint else "")
 
 
 def find_checkpoints(directory: str | Path, selection: str = "all") -> list[RunCheckpoint]:
@@ -90,7 +94,8 @@ def find_checkpoints(directory: str | Path, selection: str = "all") -> list[RunC
     if not paths:
         raise NotFoundError(f"{directory} holds no {CHECKPOINT_GLOB} files; pass the folder "
                             "train.py wrote (artifacts/checkpoints/<run>)")
-    checkpoints = sorted((read_checkpoint(p) for p in paths), key=lambda c: c.epoch)
+    checkpoints = sorted((read_checkpoint(p, fingerprint=False) for p in paths),
+                         key=lambda c: c.epoch)
     first = checkpoints[0]
     for other in checkpoints[1:]:
         if (other.architecture, other.num_classes) != (first.architecture, first.num_classes):
@@ -98,7 +103,8 @@ def find_checkpoints(directory: str | Path, selection: str = "all") -> list[RunC
                             f"{first.architecture} with {first.num_classes} classes, "
                             f"{other.path.name} {other.architecture} with {other.num_classes}; "
                             "keep one run's checkpoints per folder")
-    return select_checkpoints(checkpoints, selection)
+    return [replace(c, fingerprint=file_fingerprint(c.path))
+            for c in select_checkpoints(checkpoints, selection)]
 
 
 def select_checkpoints(checkpoints: list[RunCheckpoint], selection: str) -> list[RunCheckpoint]:
