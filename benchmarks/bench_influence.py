@@ -44,7 +44,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers.atomic_io import atomic_write_json, check_writable
-from helpers.cli import ArgumentParser, HelpFormatter, fraction, positive_int, run_main
+from helpers.cli import (
+    ArgumentParser,
+    HelpFormatter,
+    fraction,
+    non_negative_int,
+    positive_int,
+    positive_number,
+    run_main,
+)
 from helpers.provenance import peak_memory_mb, provenance
 
 SUITES = ("self", "test", "label-noise")
@@ -228,11 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=positive_int, default=6)
     parser.add_argument("--input-size", type=positive_int, default=None,
                         help="label-noise: side the model resizes to (default: the arch's)")
-    parser.add_argument("--max-lr", type=float, default=0.02)
+    parser.add_argument("--max-lr", type=positive_number, default=0.02)
     parser.add_argument("--subset", type=positive_int, default=6000,
                         help="label-noise: training images")
     parser.add_argument("--noise", type=fraction, default=0.1, help="share of labels flipped")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--work-dir", default="artifacts/bench_influence",
                         help="label-noise: checkpoints and cache of the noisy run")
     parser.add_argument("--out", default=None, help="also write the JSON here")
