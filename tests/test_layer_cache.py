@@ -136,3 +136,19 @@ def test_on_the_real_model_cached_inputs_give_the_forward_pass(real_base_model,
 @pytest.fixture(autouse=True)
 def _one_thread():
     torch.set_num_threads(1)  # the same threads in both passes: same kernels, same rounding
+
+
+def test_eval_reads_the_cache_and_reports_what_no_cache_reports(repaired_model_path,
+                                                                tiny_cifar_root, tmp_path):
+    import json
+
+    import eval as eval_script
+
+    reports = {}
+    for name, extra in (("cached", []), ("cached-again", []), ("plain", ["--no-cache"])):
+        path = tmp_path / f"{name}.json"
+        assert eval_script.run_main(eval_script.main, [
+            "--weights", str(repaired_model_path), "--data-root", str(tiny_cifar_root),
+            "--json", str(path), *extra]) == 0
+        reports[name] = json.loads(path.read_text())["test"]
+    assert reports["cached"] == reports["cached-again"] == reports["plain"]
