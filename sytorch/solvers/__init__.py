@@ -45,8 +45,8 @@ def solver_help() -> str:
     return "; ".join(f"{name}: {cls.summary}" for name, cls in SOLVERS.items())
 
 
-@register_solver("auto", "the default: PIQP for the l2 objective's QP, HiGHS for LPs; Gurobi "
-                         "instead when its licence is not size-limited")
+@register_solver("auto", "PIQP for the l2 objective's QP, HiGHS for LPs; Gurobi instead when "
+                         "its licence is not size-limited")
 class AutoBackend(SolverBackend):
     """PIQP for QPs and HiGHS for LPs, or Gurobi for both when its licence has no size limit.
 
