@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 MAX_PASSES = 12
 SUPPORT_RELATIVE = 1e-7  # a multiplier below this times the largest one counts as zero
 GRADIENT_TOLERANCE = 1e-9  # slack below -this (relative to max(1, |c|)) breaks a row
+FIRST_MINIMUM = 1000  # below this many rows one dense solve is cheap: take them all
+FIRST_SHARE = 0.5  # else start with this share of the rows broken at zero
 
 SubSolve = Callable[[QuadraticProgram, float | None], SolveResult]
 
@@ -49,6 +51,17 @@ def is_nonnegative_qp(problem: QuadraticProgram) -> bool:
     A = sp.csr_matrix(problem.A)
     return bool(np.all(A.data >= 0) and np.all(problem.row_lower <= 0)
                 and np.all(np.isposinf(problem.row_upper)))
+
+
+def first_working_set(c: np.ndarray, at_zero: np.ndarray) -> np.ndarray:
+    """Without a hint: the rows broken at zero, or when there are many, the
+    :data:`FIRST_SHARE` of them broken the most (``c`` is minus the row's right-hand side over
+    its length: the most negative are the furthest from holding, the likeliest to be active);
+    the gradient check adds any others the optimum needs."""
+    if len(at_zero) <= FIRST_MINIMUM:
+        return at_zero
+    count = max(FIRST_MINIMUM, int(FIRST_SHARE * len(at_zero)))
+    return np.sort(at_zero[np.argsort(c[at_zero], kind="stable")[:count]])
 
 
 def support(x: np.ndarray) -> np.ndarray:
@@ -73,17 +86,17 @@ def solve_on_working_set(problem: QuadraticProgram, solve: SubSolve, *, solver: 
     """The optimum of a non-negative QP (see :func:`is_nonnegative_qp`), found by solving
     restricted problems with ``solve(sub_problem, time_left)``.
 
-    ``start`` is the first working set (default: the variables whose gradient at zero is
-    negative, i.e. the rows broken by no change). The result's sizes are the full problem's; its
-    iterations and seconds add up every pass, and ``message`` says how many passes and how
-    large the largest working set was.
+    ``start`` is the first working set (default: :func:`first_working_set` of the variables
+    whose gradient at zero is negative, i.e. the rows broken by no change). The result's sizes
+    are the full problem's; its iterations and seconds add up every pass, and ``message`` says
+    how many passes and how large the largest working set was.
     """
     n = problem.num_cols
     Q = sp.csc_matrix(problem.Q, dtype=np.float64)
     c = np.asarray(problem.cost, dtype=np.float64)
     tolerance = GRADIENT_TOLERANCE * max(1.0, float(np.abs(c).max(initial=0.0)))
     at_zero = np.flatnonzero(c < -tolerance)
-    subset = at_zero if start is None else np.union1d(start, at_zero)
+    subset = first_working_set(c, at_zero) if start is None else np.unique(start)
     total = SolveResult(solver, SolveStatus.OPTIMAL, num_cols=n, num_rows=problem.num_rows,
                         num_nonzeros=problem.num_nonzeros)
     if not len(subset):  # Q is PSD and c >= 0: zero is optimal
