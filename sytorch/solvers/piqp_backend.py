@@ -68,8 +68,11 @@ class PiqpBackend(SolverBackend):
             return self.highs.solve(problem, time_limit=time_limit, threads=threads)
         if not is_nonnegative_qp(problem):
             return self._solve_qp(problem, time_limit)
+        n = problem.num_cols
+        dense = n <= DENSE_MAX_COLUMNS and problem.Q.nnz >= DENSE_MIN_DENSITY * n * n
         result = solve_on_working_set(problem, self._solve_qp, solver=self.name,
-                                      start=self._start(problem), time_limit=time_limit)
+                                      start=self._start(problem), time_limit=time_limit,
+                                      newton=dense)
         if result.ok:
             self._last_support = (problem.num_cols, support(result.x))
         return result
