@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import scipy.linalg as la
 import scipy.sparse as sp
+import torch
 
 from sytorch.program import QuadraticProgram
 from sytorch.solvers.base import SolveResult, SolveStatus
@@ -109,7 +109,7 @@ def solve_on_working_set(problem: QuadraticProgram, solve: SubSolve, *, solver: 
     dropped_once = np.zeros(n, dtype=bool)
     sticky = np.zeros(n, dtype=bool)
     largest = 0
-    dense = Q.toarray() if newton else None
+    dense = torch.from_numpy(Q.toarray()) if newton else None
     for passes in range(1, MAX_PASSES + 1):
         largest = max(largest, len(subset))
         started = time.perf_counter()
@@ -157,24 +157,28 @@ def solve_on_working_set(problem: QuadraticProgram, solve: SubSolve, *, solver: 
     return total
 
 
-def _newton(dense: np.ndarray, c: np.ndarray, subset: np.ndarray, total: SolveResult
+def _newton(dense: torch.Tensor, c: np.ndarray, subset: np.ndarray, total: SolveResult
             ) -> np.ndarray | None:
     """Guess that every variable of ``subset`` is positive at the optimum: then it solves
-    ``Q_SS x = -c_S`` (one Cholesky factorisation, multi-threaded LAPACK). Variables that come
-    out negative are dropped and the rest solved again, :data:`NEWTON_ATTEMPTS` times at most.
-    Returns the values on ``subset`` (zeros where dropped) when all are non-negative, else None
-    (the interior point then solves the subset). The caller's gradient check over every zero
+    ``Q_SS x = -c_S`` (one Cholesky factorisation). Variables that come out negative are
+    dropped and the rest solved again, :data:`NEWTON_ATTEMPTS` times at most. Returns the
+    values on ``subset`` (zeros where dropped) when all are non-negative, else None (the
+    interior point then solves the subset). The caller's gradient check over every zero
     variable decides whether the guess is the optimum, so a wrong guess costs time, never
-    accuracy."""
+    accuracy. torch's factorisation, not SciPy's: SciPy's multi-threaded OpenBLAS slowed to a
+    crawl on cores shared with other jobs (measured: 6 s against 0.2 s for 1,500 rows)."""
     active = np.arange(len(subset))
     for _ in range(NEWTON_ATTEMPTS):
-        rows = subset[active]
+        rows = torch.from_numpy(subset[active])
         total.iterations["newton"] = total.iterations.get("newton", 0) + 1
-        try:
-            factor = la.cho_factor(dense[np.ix_(rows, rows)], check_finite=False)
-        except la.LinAlgError:  # singular on this set: leave it to the interior point
+        block = dense.index_select(0, rows).index_select(1, rows)
+        factor, info = torch.linalg.cholesky_ex(block)
+        if int(info) != 0:  # singular on this set: leave it to the interior point
             return None
-        values = la.cho_solve(factor, -c[rows], check_finite=False)
+        right = torch.from_numpy(-c[subset[active]]).unsqueeze(1)
+        values = torch.cholesky_solve(right, factor).squeeze(1).numpy()
+        if not np.all(np.isfinite(values)):
+            return None
         if np.all(values >= 0):
             x = np.zeros(len(subset))
             x[active] = values
