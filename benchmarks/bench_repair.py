@@ -166,6 +166,7 @@ def _end_to_end(args: argparse.Namespace) -> int:
     """Each case of :data:`END_TO_END` as a user runs it, in a child process; see the doc."""
     source = Source.load(args.weights, data_root=args.data_root)
     wrong = torch.nonzero(source.predictions.wrong).flatten().tolist()
+    origin = provenance()  # now: the children run the code checked out when they start
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as folder:
         work = Path(folder)
@@ -196,7 +197,7 @@ def _end_to_end(args: argparse.Namespace) -> int:
             print(json.dumps(record), flush=True)
     summary = {"kind": "summary", "suite": "end-to-end", "weights": str(args.weights),
                "base_test_accuracy": source.predictions.accuracy, "results": results,
-               "uptime": _uptime(), **provenance()}
+               "uptime": _uptime(), **origin}
     print(json.dumps({k: v for k, v in summary.items() if k != "results"}), flush=True)
     if args.output:
         atomic_write_json(args.output, summary)
