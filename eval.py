@@ -11,6 +11,8 @@ Examples:
 With --edit-set, the drawdown set is the evaluated split minus the edit set's images (matched
 by data set, split and image index): accuracy on images the repair was not asked to change.
 Accuracies in the JSON report are fractions in [0, 1]; the terminal shows percent.
+The inputs of the model's last Linear layer (of the repaired layer, for a repaired checkpoint)
+are cached in data/cache/layer_inputs/, so judging a repair of that layer runs only the top.
 An edit set of a distribution shift (editset_generator.py corrupted ...) also gets the accuracy
 on its generalisation set: the held-out half of the split under the same corruption.
 """
@@ -47,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     parser.add_argument("--batch-size", type=positive_int, default=500,
                         help="images per forward pass")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="run the whole model on every image instead of reading the cached "
+                             "inputs of its last (or repaired) layer from data/cache/layer_inputs")
     add_device_argument(parser)
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
@@ -77,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     split = load_split(args.dataset, args.split, data_root=args.data_root,
                        label_overrides=args.label_overrides)
 
-    report = evaluate_model(loaded, split, edit_set, batch_size=args.batch_size)
+    predicted = None if args.no_cache else _cached_predictions(loaded, split)
+    report = evaluate_model(loaded, split, edit_set, predicted=predicted,
+                            batch_size=args.batch_size)
     generalisation = _generalisation(loaded, edit_set, split)
     print(f"model: {args.weights} ({loaded.metadata.architecture}, "
           f"{loaded.metadata.num_classes} classes)")
@@ -106,6 +113,22 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_json(args.json, document)
         print(f"report written to {args.json}")
     return 0
+
+
+def _cached_predictions(loaded, split):
+    """Predictions on ``split`` from the cached inputs of the repaired layer (a repaired
+    checkpoint names it) or of the last Linear layer: a repaired model then costs only the
+    layers from its changed one upwards. None for a model that is not an nn.Sequential."""
+    from edits.head import cached_layer_inputs, head_predictions, supports_head
+    from edits.layer_choice import choose_layer
+
+    if not supports_head(loaded.model):
+        return None
+    repair = loaded.metadata.extra.get("repair")  # metadata checks extra is a dict
+    layer = repair.get("layer") if isinstance(repair, dict) else None
+    if layer not in dict(loaded.model.named_modules()):
+        layer = choose_layer(loaded.model, "last")
+    return head_predictions(loaded.model, layer, cached_layer_inputs(loaded.model, layer, split))
 
 
 def _generalisation(loaded, edit_set, split):

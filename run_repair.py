@@ -7,7 +7,7 @@ Examples:
   uv run python run_repair.py misclassified --margin 0.5 --keep-set 2000 --force
   uv run python run_repair.py misclassified --norm linf --geometry parameters   # raw L-inf LP
   uv run python run_repair.py misclassified --layer classifier.4 --neurons most-active:256
-  uv run python run_repair.py misclassified --solver piqp      # large sets, hidden layers
+  uv run python run_repair.py misclassified --solver highs     # HiGHS's QP (before auto)
 
 A missing misclassified / by-class edit set is generated first (see editset_generator.py).
 Exit codes: 0 repaired and verified, 1 no repair found (infeasible, time limit, or the change

@@ -80,7 +80,7 @@ class RepairConfig:
         help="keep-set images keep a gap of min(this, their current gap)")
     reference_size: int = option(5000, type=positive_int,
                                  help="training images that define the outputs geometry")
-    solver: str = option("highs", choices=lambda: list(SOLVERS), help=solver_help)
+    solver: str = option("auto", choices=lambda: list(SOLVERS), help=solver_help)
     time_limit: float | None = option(None, type=positive_number,
                                       help="seconds for all solver rounds together (default: "
                                            "none)")

@@ -101,14 +101,11 @@ def run_study(loaded: LoadedModel, clean: ImageSplit, train: ImageSplit, plan: S
               on_record: Callable[[Record], None] | None = None) -> list[Record]:
     """Run every trial of ``plan`` not in ``done`` (keys of :func:`trial_key`)."""
     done = set(done or ())
-    weights = loaded.path
-    if weights is None:
-        raise ValueError("the study caches layer inputs by the weights file: load from a file")
     layer = choose_layer(loaded.model, plan.repair_overrides.get("layer", "last"))
     shifted_splits = {name: corrupted_split(clean, name, plan.severity)
                       for name in plan.corruptions}
-    judge = _Judge(layer, cached_layer_inputs(loaded.model, weights, layer, clean),
-                   {name: cached_layer_inputs(loaded.model, weights, layer, split)
+    judge = _Judge(layer, cached_layer_inputs(loaded.model, layer, clean),
+                   {name: cached_layer_inputs(loaded.model, layer, split)
                     for name, split in shifted_splits.items()})
     base_clean, base_shifted = judge.predict(loaded.model)
     source = Source(loaded, clean, predictions_from_logits(
@@ -140,7 +137,7 @@ def run_study(loaded: LoadedModel, clean: ImageSplit, train: ImageSplit, plan: S
         if method == "repair":
             config = RepairConfig(**{**plan.repair_overrides, "margin": margin}).validate()
             result = repair(loaded.model, edit_set.images, edit_set.labels, config,
-                            train_split=train, model_path=weights)
+                            train_split=train, model_path=loaded.path)
             changed = result.model
             record.update(status=result.status, verified=result.verified,
                           message=result.message, layer=result.layer,

@@ -23,6 +23,8 @@ from edits.generalisation import (
     GeneralisationSet,
     generalisation_accuracy,
 )
+from edits.head import cached_layer_inputs, head_predictions, supports_head
+from edits.layer_choice import choose_layer
 from edits.repair import RepairResult, repair
 from editset_helpers.evaluation import Accuracy, evaluate_model
 from editset_helpers.io import EditSet
@@ -116,6 +118,9 @@ def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig,
     check_edit_set_fits(edit_set, loaded, test_split)
     started = time.perf_counter()
     gset = GeneralisationSet.from_edit_set(edit_set)
+    cached = _split_layer_inputs(loaded, config, test_split)
+    if base_test_predictions is None and cached is not None:
+        base_test_predictions = head_predictions(loaded.model, *cached)
     before = measure(loaded, test_split, edit_set, base_test_predictions)
     if gset is not None and base_generalisation is None:
         base_generalisation = generalisation_accuracy(loaded, gset, test_split)
@@ -126,7 +131,10 @@ def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig,
     log.info("%s", result.message)
     after = None
     if result.model is not None:
-        after = measure(LoadedModel(result.model, loaded.metadata, None), test_split, edit_set)
+        predicted = (head_predictions(result.model, *cached)
+                     if cached is not None and cached[0] == result.layer else None)
+        after = measure(LoadedModel(result.model, loaded.metadata, None), test_split, edit_set,
+                        predicted)
         log.info("after: %s", _describe(after))
     job = JobResult(result, before, after, {}, output, report_path)
     if gset is not None and base_generalisation is not None:
@@ -152,6 +160,17 @@ def run_repair_job(loaded: LoadedModel, edit_set: EditSet, config: RepairConfig,
     elif report_path is not None:
         atomic_write_json(report_path, job.report)
     return job
+
+
+def _split_layer_inputs(loaded: LoadedModel, config: RepairConfig, split: ImageSplit
+                        ) -> tuple[str, torch.Tensor] | None:
+    """The repaired layer's name and its inputs over ``split`` (:mod:`edits.head`, cached on
+    disk), so that the before and after accuracies cost only the layers from it upwards; None
+    for a model whose layers above it are unknown (judged by a plain forward pass)."""
+    if not supports_head(loaded.model):
+        return None
+    layer = choose_layer(loaded.model, config.layer)
+    return layer, cached_layer_inputs(loaded.model, layer, split)
 
 
 def _check_outputs(output: str | Path | None, report_path: str | Path | None, *,

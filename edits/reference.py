@@ -24,6 +24,7 @@ from tqdm import tqdm
 from helpers.cache import cached_tensors, source_fingerprint
 from helpers.datasets import ImageSplit
 from helpers.inference import predict_labels
+from helpers.layer_cache import indices_key, pixels_digest, prefix_digest
 from sytorch.forward import SymbolicBatch, layer_features, symbolic_forward
 from sytorch.symbolic import SymbolicLinear
 
@@ -49,7 +50,9 @@ def second_moment(model: torch.nn.Module, symbolic: SymbolicLinear, split: Image
     """G = E[f f^T] over ``indices`` of ``split``.
 
     Cached in ``moment_cache`` when given (it belongs to one model: the caller keeps one per
-    model), else on disk when the model comes from a file.
+    model), else on disk keyed by content (:mod:`helpers.layer_cache`: the modules below the
+    layer, the pixels, the sample), so a repaired last layer or a model held only in memory
+    reuses it; ``model_path`` is no longer needed for that.
     """
     def compute() -> dict[str, torch.Tensor]:
         moment = np.zeros((symbolic.width, symbolic.width))
@@ -66,11 +69,8 @@ def second_moment(model: torch.nn.Module, symbolic: SymbolicLinear, split: Image
         if key not in moment_cache:
             moment_cache[key] = compute()["second_moment"].numpy()
         return moment_cache[key]
-    if model_path is None:
-        return compute()["second_moment"].numpy()
-    fingerprint = source_fingerprint([model_path], "second-moment-v1", symbolic.name,
-                                     split.dataset, split.split, indices[:64].tolist(),
-                                     len(indices))
+    fingerprint = source_fingerprint([], "second-moment-v2", prefix_digest(model, symbolic.name),
+                                     indices_key(pixels_digest(split.images), indices))
     return cached_tensors("second-moment", fingerprint, compute)["second_moment"].numpy()
 
 

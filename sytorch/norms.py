@@ -28,6 +28,7 @@ from sytorch.geometry import Geometry
 from sytorch.program import LinearProgram, QuadraticProgram
 from sytorch.rows import RowBlock
 from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus
+from sytorch.solvers.memory import require_dual_qp_memory
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ class L2Norm(Norm):
 
     def _solve(self, rows, backend, column_bound, time_limit):
         del column_bound  # bounds arrive as rows for this norm
+        require_dual_qp_memory(rows.coef, len(rows.features))  # one line now, not a kill later
         Q = _dual_hessian(rows)
         m = rows.num_rows
         # Rows of very different lengths (a label row beside a whitened bound row, whose

@@ -25,6 +25,7 @@ from helpers.cli import run_main
 from helpers.datasets import load_split
 from helpers.inference import predict_labels
 from model_classes.checkpoints import load_checkpoint
+from sytorch.solvers import gurobi_unrestricted
 from tests.conftest import PROJECT_ROOT
 
 SCRIPT = PROJECT_ROOT / "experiment_runner.py"
@@ -86,7 +87,9 @@ def test_two_by_two_sweep_writes_the_expected_rows(sweep, tiny_model_path, tiny_
     assert rows["error_message"].isna().all() and rows["gurobi_barrier_iterations"].isna().all()
     assert set(rows["repair_set_focus"]) == {"incorrect_only"}  # the seed runner's value
     assert rows.set_index("repair_set_type")["target_class"].drop("misclassified").eq(3).all()
-    assert (rows["solver"] == "highs").all() and (rows["solver_status"] == "optimal").all()
+    default_qp_solver = "gurobi" if gurobi_unrestricted() else "piqp"  # --solver auto
+    assert (rows["solver"] == default_qp_solver).all()
+    assert (rows["solver_status"] == "optimal").all()
     assert (rows["layer"] == "fc3").all()  # "last" resolved to the MLP's last layer
     assert (rows["baseline_accuracy_edit_set"] == 0).all()  # sets of wrong images
     assert (rows["repaired_accuracy_edit_set"] == 1).all()

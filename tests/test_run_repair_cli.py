@@ -90,3 +90,22 @@ def test_an_edit_set_of_another_image_shape_is_refused_before_solving(base_args,
     assert len(err.splitlines()) == 1 and "3x16x16" in err and "3x32x32" in err
     assert not (tmp_path / "repaired.pth").exists()
     assert not (tmp_path / "repaired_report.json").exists()
+
+
+def test_a_dual_qp_too_large_for_memory_is_one_line_before_solving(base_args, tmp_path, capsys,
+                                                                   monkeypatch):
+    """The memory guard: one line, exit 2, the size needed and what would fit; no solve ran."""
+    import sytorch.solvers.piqp_backend as piqp_backend
+
+    def no_solve(*_args, **_kwargs):
+        raise AssertionError("the guard must answer before any solve")
+
+    monkeypatch.setattr(piqp_backend.PiqpBackend, "_solve_qp", no_solve)
+    monkeypatch.setenv("ALEXNET_REPAIR_MEMORY_BYTES", "1000")
+    assert run_main(run_repair.main, ["misclassified", *base_args]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()  # progress bars, then the verdict
+    err = lines[-1]
+    assert err.startswith("error: the l2 objective's dual QP") and "Traceback" not in lines
+    assert sum(line.startswith("error:") for line in lines) == 1
+    assert "GB of memory" in err and "fewer images" in err
+    assert not (tmp_path / "repaired.pth").exists()

@@ -66,7 +66,8 @@ def test_piqp_and_highs_agree_on_a_dense_dual_qp(rows):
     assert piqp.solver == "piqp" and highs.solver == "highs"
     assert piqp.objective == pytest.approx(highs.objective, rel=1e-7)
     assert np.allclose(piqp.x, highs.x, atol=1e-6)
-    assert piqp.iterations["ipm"] > 0 and "dense" in piqp.message
+    assert sum(piqp.iterations.values()) > 0  # Newton steps on the working set, or PIQP's
+    assert "dense" in make_backend("piqp")._solve_qp(problem, None).message
 
 
 def test_piqp_takes_a_sparse_hessian_to_its_sparse_solver():
@@ -117,15 +118,68 @@ def test_a_size_limited_gurobi_licence_is_one_line_naming_highs():
     assert isinstance(caught.value, SytorchError) and caught.value.is_user_error
 
 
-def test_auto_falls_back_to_highs_and_piqp_when_gurobi_cannot_take_the_problem():
-    result = make_backend("auto").solve(_wide_lp(RESTRICTED_LIMIT + 500))
-    assert result.status == SolveStatus.OPTIMAL
-    limited = licence_is_size_limited()
-    assert result.solver == ("highs" if limited else "gurobi")
-    assert make_backend("auto").solve(_small_lp()).solver == "gurobi"
-    big_qp = make_backend("auto").solve(_dense_dual_qp(RESTRICTED_QUADRATIC_LIMIT + 50))
-    assert big_qp.status == SolveStatus.OPTIMAL
-    assert big_qp.solver == ("piqp" if limited else "gurobi")
+def test_auto_picks_what_the_readme_says(monkeypatch):
+    """README: auto = PIQP for the l2 dual QP, HiGHS for LPs, Gurobi only with a licence that is
+    not size-limited (and never a mix of Gurobi and the others by problem size)."""
+    import sytorch.solvers as solvers
+
+    monkeypatch.setattr(solvers, "gurobi_unrestricted", lambda: False)
+    auto = make_backend("auto")
+    assert make_backend("auto").solve(_small_lp()).solver == "highs"
+    assert auto.solve(_dense_dual_qp(RESTRICTED_QUADRATIC_LIMIT - 50)).solver == "piqp"
+    big_lp = auto.solve(_wide_lp(RESTRICTED_LIMIT + 500))
+    assert big_lp.status == SolveStatus.OPTIMAL and big_lp.solver == "highs"
+    monkeypatch.setattr(solvers, "gurobi_unrestricted", lambda: True)
+    assert make_backend("auto").choose(_small_qp()).name == "gurobi"
+    # and on this machine, whatever its licence says:
+    monkeypatch.undo()
+    expected = "piqp" if licence_is_size_limited() else "gurobi"
+    assert make_backend("auto").solve(_small_qp()).solver == expected
+
+
+def test_auto_is_the_default_solver():
+    from edits.config import RepairConfig
+
+    assert RepairConfig().solver == "auto"
+
+
+def _sparse_dual_qp(rows: int, seed: int = 0) -> QuadraticProgram:
+    """A dual QP whose optimum has many zero multipliers: a third of its rows hold at zero."""
+    problem = _dense_dual_qp(rows, seed)
+    rng = np.random.default_rng(seed + 1)
+    problem.cost = -rng.uniform(-1.0, 0.5, rows)
+    return problem
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_working_set_reaches_the_full_qps_optimum(seed):
+    from sytorch.solvers.working_set import solve_on_working_set
+
+    problem = _sparse_dual_qp(150, seed)
+    full = make_backend("highs").solve(problem)
+    backend = make_backend("piqp")
+    result = backend.solve(problem)
+    assert result.status == full.status == SolveStatus.OPTIMAL
+    assert "working set" in result.message and result.num_cols == 150
+    assert result.objective == pytest.approx(full.objective, rel=1e-7)
+    assert np.allclose(result.x, full.x, atol=1e-5)
+    gradient = problem.Q @ result.x + problem.cost  # KKT on every variable, not just the set
+    assert gradient.min() > -1e-6 and np.abs(result.x * gradient).max() < 1e-6
+    # any start gives the same optimum: a wrong one (the zero multipliers) only costs passes
+    wrong = np.flatnonzero(full.x < 1e-9)
+    again = solve_on_working_set(problem, backend._solve_qp, solver="piqp", start=wrong)
+    assert again.objective == pytest.approx(full.objective, rel=1e-7)
+
+
+def test_piqp_starts_the_next_round_from_the_last_support():
+    problem = _sparse_dual_qp(120)
+    backend = make_backend("piqp")
+    first = backend.solve(problem)
+    grown = _sparse_dual_qp(150)  # not the same QP: the start is a hint, the answer exact
+    second = backend.solve(grown)
+    assert first.ok and second.ok
+    assert second.objective == pytest.approx(make_backend("highs").solve(grown).objective,
+                                             rel=1e-7)
 
 
 def test_highs_honours_a_time_limit():

@@ -45,7 +45,7 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "error_message": "why the row failed (infeasible, time limit, too few images, ...); empty "
                      "on success",
     # --- added after them
-    "solver": "solver that answered last (highs or gurobi; auto resolves to one of them)",
+    "solver": "solver that answered last (highs, piqp or gurobi; auto resolves to one of them)",
     "solver_status": "the solver's last status: optimal, infeasible, time_limit, ...",
     "solver_iterations": "iterations over all rounds and kinds (HiGHS: simplex + ipm + qp + "
                          "crossover; Gurobi: simplex + barrier)",

@@ -1,9 +1,12 @@
-"""Solver back ends by name: ``highs`` (default), ``gurobi``, ``piqp`` and ``auto``.
+"""Solver back ends by name: ``auto`` (the default), ``highs``, ``piqp`` and ``gurobi``.
 
-``piqp`` solves QPs (the ``l2`` objective's dual) with PIQP's interior point and LPs with HiGHS.
-``auto`` takes Gurobi when its licence can hold the problem, and otherwise PIQP for QPs and
-HiGHS for LPs, so the same command runs on a laptop with the size-limited PyPI licence and on a
-cluster with a full one.
+``auto`` takes PIQP's interior point for the ``l2`` objective's dual QP and HiGHS for LPs (the
+``linf``/``l1`` norms, the feasibility checks); it takes Gurobi instead only when Gurobi is
+installed with a licence that is not size-limited, so the same command gives the same answer on
+a laptop with the PyPI wheel's licence (2,000 variables, 200 once quadratic) at every size.
+``piqp`` is the same without the Gurobi check; ``highs`` runs HiGHS for everything (its QP
+method is an active set, several times slower on large dual QPs: docs/repair-measurements.md);
+``gurobi`` runs Gurobi whatever its licence.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from sytorch.solvers.base import (
     SolveStatus,
     register_solver,
 )
-from sytorch.solvers.gurobi_backend import GurobiBackend, SolverLicenceError
+from sytorch.solvers.gurobi_backend import (
+    GurobiBackend,
+    SolverLicenceError,
+    licence_is_size_limited,
+)
 from sytorch.solvers.highs_backend import HighsBackend
 from sytorch.solvers.piqp_backend import PiqpBackend
 
@@ -38,29 +45,48 @@ def solver_help() -> str:
     return "; ".join(f"{name}: {cls.summary}" for name, cls in SOLVERS.items())
 
 
-@register_solver("auto", "Gurobi when its licence fits the problem, else as piqp")
+@register_solver("auto", "PIQP for the l2 objective's QP, HiGHS for LPs; Gurobi instead when "
+                         "its licence is not size-limited")
 class AutoBackend(SolverBackend):
-    """Gurobi when it is installed and licensed for the problem's size, else PIQP for QPs
-    (interior point: faster than HiGHS's active set on dual QPs of thousands of rows; the
-    measurements are in docs/repair-measurements.md) and HiGHS for LPs."""
+    """PIQP for QPs and HiGHS for LPs, or Gurobi for both when its licence has no size limit.
+
+    Why PIQP for the dual QP: HiGHS solves QPs only by an active set whose work grows with the
+    rows that end up active; PIQP's interior point takes a few tens of factorisations whatever
+    the active set (the times are in docs/repair-measurements.md). Why not Gurobi under the
+    size-limited licence: it would take the small problems and hand the large ones on, so one
+    sweep's rows would come from two solvers.
+    """
 
     def __init__(self) -> None:
         self.fallback = PiqpBackend()  # QPs by PIQP, LPs handed on to HiGHS
-        try:
-            self.gurobi: GurobiBackend | None = GurobiBackend()
-        except SytorchError:
-            self.gurobi = None
+        self.gurobi: GurobiBackend | None = None
+        if gurobi_unrestricted():
+            self.gurobi = GurobiBackend()
+
+    def choose(self, problem: LinearProgram | QuadraticProgram) -> SolverBackend:
+        """The back end this problem goes to (the README's rule)."""
+        return self.gurobi if self.gurobi is not None else self.fallback
 
     def solve(self, problem: LinearProgram | QuadraticProgram, *,
               time_limit: float | None = None, threads: int | None = None) -> SolveResult:
-        if self.gurobi is not None and self.gurobi.fits(problem):
-            try:
-                return self.gurobi.solve(problem, time_limit=time_limit, threads=threads)
-            except SolverLicenceError:
-                log.info("Gurobi's licence is too small for this problem; using PIQP/HiGHS")
-        return self.fallback.solve(problem, time_limit=time_limit, threads=threads)
+        backend = self.choose(problem)
+        log.debug("auto: %s solves %s", backend.name, problem.name)
+        return backend.solve(problem, time_limit=time_limit, threads=threads)
+
+
+def gurobi_unrestricted() -> bool:
+    """Whether gurobipy is installed with a licence that takes problems of any size."""
+    try:
+        import gurobipy  # noqa: F401
+    except ImportError:
+        return False
+    try:
+        return not licence_is_size_limited()
+    except Exception as error:  # no licence at all, a licence server down: not usable
+        log.debug("Gurobi is not usable here (%s)", error)
+        return False
 
 
 __all__ = ["SOLVERS", "GurobiBackend", "HighsBackend", "PiqpBackend", "SolveResult",
-           "SolveStatus", "SolverBackend", "SolverLicenceError", "make_backend",
-           "register_solver", "solver_help"]
+           "SolveStatus", "SolverBackend", "SolverLicenceError", "gurobi_unrestricted",
+           "make_backend", "register_solver", "solver_help"]

@@ -80,7 +80,8 @@ class GurobiBackend(SolverBackend):
                     f"Gurobi's licence here is size-limited ({RESTRICTED_LIMIT} variables and "
                     f"constraints, {RESTRICTED_QUADRATIC_LIMIT} variables for a quadratic "
                     f"objective) and this {kind}problem has {problem.num_cols} variables and "
-                    f"{problem.num_rows} constraints; use --solver highs") from None
+                    f"{problem.num_rows} constraints; use --solver auto (PIQP and HiGHS) or "
+                    "--solver highs") from None
             return SolveResult(self.name, SolveStatus.ERROR, message=str(error),
                                num_cols=problem.num_cols, num_rows=problem.num_rows,
                                num_nonzeros=problem.num_nonzeros)

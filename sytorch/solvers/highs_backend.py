@@ -1,4 +1,4 @@
-"""HiGHS (``highspy``), the default back end: open source, no size limit."""
+"""HiGHS (``highspy``): open source, no size limit; ``auto`` sends it every LP."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ _STATUS = {
 }
 
 
-@register_solver("highs", "HiGHS for every LP and QP (the default)")
+@register_solver("highs", "HiGHS for every LP and QP (QPs by its active set: slower from a "
+                          "few hundred images)")
 class HighsBackend(SolverBackend):
 
     def __init__(self, *, lp_method: str = "choose", verbose: bool = False):

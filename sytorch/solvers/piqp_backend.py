@@ -8,6 +8,13 @@ with "Solve error". An interior-point method takes a few tens of iterations what
 set, each one dense Cholesky factorisation, and reaches the same answers (the iteration counts,
 times and objectives are in docs/repair-measurements.md and benchmarks/results/size_*.json).
 
+The dual is a QP over ``l >= 0`` alone, so it is solved on a working set of its variables
+(:mod:`sytorch.solvers.working_set`): most multipliers end at zero, and the factorisation's cost
+grows with the cube of the variables carried. The back end remembers the support of its last
+answer: the lazy-row loop's next round appends rows to the same QP, so the old support plus the
+new rows is where the next optimum usually lies (any start gives the exact optimum; a good one
+only saves passes).
+
 PIQP cannot be interrupted inside a solve: ``time_limit`` is checked before a solve starts, and
 a solve that ends after the limit is reported as ``time_limit`` (its answer discarded), so an
 overrun is at most one solve.
@@ -24,6 +31,7 @@ from sytorch.errors import SytorchError
 from sytorch.program import LinearProgram, QuadraticProgram
 from sytorch.solvers.base import SolverBackend, SolveResult, SolveStatus, register_solver
 from sytorch.solvers.highs_backend import HighsBackend
+from sytorch.solvers.working_set import is_nonnegative_qp, solve_on_working_set, support
 
 DENSE_MIN_DENSITY = 0.05  # a Hessian at least this full is factorised dense (BLAS-speed)
 DENSE_MAX_COLUMNS = 20_000  # beyond this, dense matrices (m^2 doubles, twice) need > 6 GB
@@ -52,11 +60,33 @@ class PiqpBackend(SolverBackend):
         self.verbose = verbose
         self.tolerance = tolerance
         self.highs = HighsBackend(verbose=verbose)
+        self._last_support: tuple[int, np.ndarray] | None = None
 
     def solve(self, problem: LinearProgram | QuadraticProgram, *,
               time_limit: float | None = None, threads: int | None = None) -> SolveResult:
         if not (isinstance(problem, QuadraticProgram) and problem.Q is not None):
             return self.highs.solve(problem, time_limit=time_limit, threads=threads)
+        if not is_nonnegative_qp(problem):
+            return self._solve_qp(problem, time_limit)
+        n = problem.num_cols
+        dense = n <= DENSE_MAX_COLUMNS and problem.Q.nnz >= DENSE_MIN_DENSITY * n * n
+        result = solve_on_working_set(problem, self._solve_qp, solver=self.name,
+                                      start=self._start(problem), time_limit=time_limit,
+                                      newton=dense)
+        if result.ok:
+            self._last_support = (problem.num_cols, support(result.x))
+        return result
+
+    def _start(self, problem: QuadraticProgram) -> np.ndarray | None:
+        """The last answer's support plus every variable added since (see the module doc)."""
+        last = self._last_support
+        if last is None or last[0] > problem.num_cols:
+            return None
+        size, support = last
+        return np.concatenate([support, np.arange(size, problem.num_cols)])
+
+    def _solve_qp(self, problem: QuadraticProgram, time_limit: float | None) -> SolveResult:
+        """One PIQP solve of the whole ``problem``."""
         sizes = {"num_cols": problem.num_cols, "num_rows": problem.num_rows,
                  "num_nonzeros": problem.num_nonzeros}
         if time_limit is not None and time_limit <= 0:
