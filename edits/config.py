@@ -16,6 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edits.keep_rules import KEEP_RULES, keep_rule_help
 from helpers.cli import (
     add_dataclass_arguments,
     dataclass_values,
@@ -78,8 +79,18 @@ class RepairConfig:
     keep_margin: float = option(
         0.1, type=non_negative_number,
         help="keep-set images keep a gap of min(this, their current gap)")
+    keep_rule: str = option(
+        "random", choices=lambda: list(KEEP_RULES),
+        help=lambda: "which training images form the keep set: " + keep_rule_help())
     reference_size: int = option(5000, type=positive_int,
                                  help="training images that define the outputs geometry")
+    reference_augment: int = option(
+        0, type=non_negative_int,
+        help="augmented copies (random shift + flip) of each reference image added to it")
+    reference_neighbours: int = option(
+        0, type=non_negative_int,
+        help="nearest training images of each edit image (layer input space) added to the "
+             "reference sample")
     solver: str = option("highs", choices=lambda: list(SOLVERS), help=solver_help)
     time_limit: float | None = option(None, type=positive_number,
                                       help="seconds for all solver rounds together (default: "
@@ -99,6 +110,9 @@ class RepairConfig:
         if self.geometry not in GEOMETRIES:
             raise UserError(f"unknown geometry {self.geometry!r}; use one of "
                             f"{', '.join(GEOMETRIES)}")
+        if self.keep_rule not in KEEP_RULES:
+            raise UserError(f"unknown keep rule {self.keep_rule!r}; use one of "
+                            f"{', '.join(KEEP_RULES)}")
         if self.solver not in SOLVERS:
             raise UserError(f"unknown solver {self.solver!r}; use one of {', '.join(SOLVERS)}")
         numbers = {"margin": self.margin, "eps": self.eps, "param_bound": self.param_bound,
@@ -116,6 +130,8 @@ class RepairConfig:
             raise UserError(f"--eps must be positive, got {self.eps}")
         if self.keep_set < 0 or self.reference_size < 1:
             raise UserError("--keep-set must be >= 0 and --reference-size >= 1")
+        if self.reference_augment < 0 or self.reference_neighbours < 0:
+            raise UserError("--reference-augment and --reference-neighbours must be >= 0")
         if self.time_limit is not None and not self.time_limit > 0:
             raise UserError(f"--time-limit must be positive, got {self.time_limit}")
         if self.max_rounds < 1:

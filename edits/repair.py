@@ -147,7 +147,10 @@ def _repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
                                     reference_size=config.reference_size,
                                     keep_size=config.keep_set, seed=config.seed,
                                     model_path=model_path, moment_cache=moment_cache,
-                                    need_moment=config.geometry == "outputs")
+                                    need_moment=config.geometry == "outputs",
+                                    keep_rule=config.keep_rule, edit_images=images,
+                                    reference_augment=config.reference_augment,
+                                    reference_neighbours=config.reference_neighbours)
     geometry: Geometry = (OutputGeometry(reference.second_moment, config.eps)
                           if config.geometry == "outputs" else ParameterGeometry())
     timings["reference"] = time.perf_counter() - mark
