@@ -102,6 +102,10 @@ class RepairConfig:
         help="solved with margin + slack, so float32 rounding keeps the margin")
     max_rounds: int = option(30, type=positive_int,
                              help="rounds of the lazy row loop before it gives up")
+    max_qp_rows: int = option(
+        15_000, type=non_negative_int,
+        help="stop with a diagnosis when a round would solve more active rows than this (a "
+             "dense dual QP of 15,000 rows needs about 5 GB); 0 for no limit")
 
     def validate(self) -> RepairConfig:
         """Check values that did not come through the parser (a notebook, a sweep's CSV)."""

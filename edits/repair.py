@@ -176,7 +176,8 @@ def _repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
                             num_neurons=len(symbolic.neurons), width=symbolic.width,
                             column_bound=config.param_bound if bound_as_columns else None,
                             param_bound=config.param_bound,
-                            time_limit=config.time_limit, max_rounds=config.max_rounds)
+                            time_limit=config.time_limit, max_rounds=config.max_rounds,
+                            max_rows=config.max_qp_rows or None)
     timings["solve_total"] = time.perf_counter() - mark
 
     result = RepairResult("error", "", config, layer_name,
