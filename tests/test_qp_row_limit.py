@@ -20,7 +20,8 @@ def test_bound_rows_that_explode_are_named_with_the_cure(tiny_loaded, tiny, tiny
         repair(tiny_loaded.model, split.unit_images(wrong), split.labels[wrong], config,
                train_split=train)
     message = str(caught.value)
-    assert "bound" in message and "--param-bound 0" in message and "limit --max-qp-rows 60" in message
+    assert "bound" in message and "--param-bound 0" in message
+    assert "limit --max-qp-rows 60" in message
     unlimited = repair(tiny_loaded.model, split.unit_images(wrong), split.labels[wrong],
                        RepairConfig(margin=1.0, param_bound=None, reference_size=300,
                                     max_qp_rows=60), train_split=train)
