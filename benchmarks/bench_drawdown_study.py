@@ -53,6 +53,9 @@ ALL = 0  # edit-set size meaning "every misclassified test image"
 PIQP = {"solver": "piqp"}
 LEVERS: dict[str, dict[str, Any]] = {
     "baseline": {},
+    "unbounded": {"param_bound": None},
+    "unbounded-keep-boundary-2000": {"param_bound": None, "keep_set": 2000,
+                                     "keep_rule": "boundary"},
     "keep-random-2000": {"keep_set": 2000, "keep_rule": "random"},
     "keep-boundary-2000": {"keep_set": 2000, "keep_rule": "boundary"},
     "keep-neighbours-2000": {"keep_set": 2000, "keep_rule": "neighbours"},
@@ -74,7 +77,6 @@ STUDY.update({
                                                         "keep_rule": "boundary"}),
     "weak-n1000-m2": (1000, {"margin": 2.0, **PIQP}),
     "weak-n1000-m2-unbounded": (1000, {"margin": 2.0, **PIQP, "param_bound": None}),
-    "hidden-n50-m2-all-neurons": (50, {"margin": 2.0, **PIQP, "layer": "classifier.4"}),
     "hidden-n500-m0.5-256": (500, {"margin": 0.5, **PIQP, "layer": "classifier.4",
                                    "neurons": "most-active:256"}),
     "hidden-n500-m2-256": (500, {"margin": 2.0, **PIQP, "layer": "classifier.4",
