@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from edits.keep_rules import KEEP_RULES, keep_rule_help
+from edits.presets import PRESETS, preset_help
 from helpers.cli import (
     add_dataclass_arguments,
     dataclass_values,
@@ -58,6 +59,10 @@ def _bound_value(value: float | list[float] | None) -> Any:
 class RepairConfig:
     """One repair's settings. Frozen: a configuration is a value, copied with ``replace``."""
 
+    preset: str | None = option(
+        None, choices=lambda: list(PRESETS),
+        help=lambda: "a named bundle of the options below, applied where they keep their "
+                     "defaults: " + preset_help())
     layer: str = option(
         "last", help="layer to make symbolic: a name (classifier.6) or a rule: last, penultimate")
     neurons: list[int] | str | None = option(
@@ -142,6 +147,17 @@ class RepairConfig:
             raise UserError(f"--max-rounds must be at least 1, got {self.max_rounds}")
         return self
 
+    def resolved(self) -> RepairConfig:
+        """This configuration with its preset's options put in where defaults stand."""
+        if self.preset is None:
+            return self
+        if self.preset not in PRESETS:
+            raise UserError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)}")
+        defaults = RepairConfig()
+        changes = {name: value for name, value in PRESETS[self.preset].overrides.items()
+                   if getattr(self, name) == getattr(defaults, name)}
+        return replace(self, **changes)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -154,7 +170,7 @@ class RepairConfig:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RepairConfig:
         """The configuration parsed by :func:`add_repair_arguments`, validated."""
-        return cls(**cls.values_from_args(args)).validate()
+        return cls(**cls.values_from_args(args)).resolved().validate()
 
 
 def add_repair_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *,

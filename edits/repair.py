@@ -120,7 +120,7 @@ def repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config:
 def _repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: RepairConfig,
             *, train_split: ImageSplit | None, model_path: Path | None,
             moment_cache: dict[Any, Any] | None) -> RepairResult:
-    config.validate()
+    config = config.resolved().validate()
     started = time.perf_counter()
     timings: dict[str, float] = {}
     model.eval()

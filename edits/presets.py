@@ -1,0 +1,30 @@
+"""Named bundles of repair options (``--preset NAME``), chosen by measurement.
+
+A preset sets the options it names wherever the configuration still holds the default, so
+``--preset large --keep-set 5000`` keeps the user's 5,000. What each preset costs and buys,
+measured on the base model, is in docs/repair-measurements.md ("Drawdown at large N") and
+benchmarks/results/drawdown_study.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Preset:
+    overrides: dict[str, Any]
+    summary: str
+
+
+PRESETS: dict[str, Preset] = {
+    "large": Preset(
+        {"keep_set": 2000, "keep_rule": "boundary", "solver": "piqp"},
+        "for hundreds to thousands of edit images: keep the 2,000 correctly classified training "
+        "images nearest the decision boundary right, solve with PIQP"),
+}
+
+
+def preset_help() -> str:
+    return "; ".join(f"{name}: {preset.summary}" for name, preset in PRESETS.items())
