@@ -111,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print("\n".join(STUDY))
         return 0
-    previous: list[dict[str, Any]] = []
-    if args.output and args.append and args.output.exists():
-        previous = json.loads(args.output.read_text()).get("results", [])
-    elif args.output:
+    if args.output and not (args.append and args.output.exists()):
         check_writable(args.output, force=args.force)
     if not args.weights.exists():
         raise UserError(f"--weights {args.weights} does not exist; train one with train.py")
@@ -125,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or list(STUDY):
         results.append(run_one(name, source, train, args))
         print(json.dumps(results[-1]), flush=True)
+    previous: list[dict[str, Any]] = []
+    if args.output and args.append and args.output.exists():  # read last: others may append
+        previous = json.loads(args.output.read_text()).get("results", [])
     summary = {"kind": "summary", "weights": str(args.weights),
                "base_test_accuracy": source.predictions.accuracy,
                "results": [r for r in previous if r["name"] not in {x["name"] for x in results}]
