@@ -38,7 +38,7 @@ from helpers.cli import (
 from helpers.datasets import load_split
 from helpers.devices import resolve_device
 from helpers.errors import UserError
-from helpers.provenance import peak_memory_mb, provenance
+from helpers.provenance import command, commit, peak_memory_mb, provenance
 
 EXAMPLES = """\
 examples:
@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     train = load_split("cifar10", "train", data_root=args.data_root)
     results = []
     for name in args.only or list(STUDY):
-        results.append(run_one(name, source, train, args))
+        results.append({**run_one(name, source, train, args), "commit": commit(),
+                        "command": command()})
         print(json.dumps(results[-1]), flush=True)
     previous: list[dict[str, Any]] = []
     if args.output and args.append and args.output.exists():  # read last: others may append
