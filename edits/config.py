@@ -109,8 +109,9 @@ class RepairConfig:
                              help="rounds of the lazy row loop before it gives up")
     max_qp_rows: int = option(
         15_000, type=non_negative_int,
-        help="stop with a diagnosis when a round would solve more active rows than this (a "
-             "dense dual QP of 15,000 rows needs about 5 GB); 0 for no limit")
+        help="stop with a diagnosis when a round would solve more active label and bound rows "
+             "than this (a dense dual QP of 15,000 rows needs about 5 GB; a hidden layer's "
+             "pattern rows are not counted); 0 for no limit")
 
     def validate(self) -> RepairConfig:
         """Check values that did not come through the parser (a notebook, a sweep's CSV)."""

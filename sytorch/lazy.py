@@ -70,7 +70,8 @@ def solve_lazily(candidates: list[Candidates], norm: Norm, geometry: Geometry,
     ``column_bound`` is handed to the norm (a box on its variables: parameter geometry, LP
     norms); ``param_bound`` is the raw bound however it is enforced, used to tell an infeasible
     repair from a solver that lost its way. ``max_rows``: a round that would solve more active
-    rows stops the repair with :class:`TooManyRows`, before the problem is built.
+    rows (pattern rows aside: :func:`_coupled_rows`) stops the repair with
+    :class:`TooManyRows`, before the problem is built.
     """
     started = time.perf_counter()
     change = np.zeros((num_neurons, width))
@@ -87,7 +88,7 @@ def solve_lazily(candidates: list[Candidates], norm: Norm, geometry: Geometry,
             solution.change = change
             solution.active_by_kind = _count(active)
             return solution
-        if max_rows is not None and sum(len(b) for b in active) > max_rows:
+        if max_rows is not None and _coupled_rows(active) > max_rows:
             raise TooManyRows(_count(active), added, max_rows, change, param_bound)
         remaining = None
         if time_limit is not None:
@@ -140,6 +141,16 @@ class TooManyRows(SytorchError):
         else:
             message += "; use a smaller --margin, fewer images or fewer --neurons"
         super().__init__(message)
+
+
+BLOCK_SPARSE_KINDS = frozenset({"pattern", "keep_pattern"})
+
+
+def _coupled_rows(active: list[RowBlock]) -> int:
+    """Active rows that make the dual Hessian dense. A hidden layer's pattern rows each speak of
+    one neuron and share no coefficient with other neurons' rows, so they only add sparse
+    blocks (``sytorch.norms._dual_hessian``) and are not counted against ``max_rows``."""
+    return sum(len(block) for block in active if block.kind not in BLOCK_SPARSE_KINDS)
 
 
 def _settle_feasibility(active: list[RowBlock], width: int, bound: float,
