@@ -22,7 +22,8 @@ PRESETS: dict[str, Preset] = {
     "large": Preset(
         {"keep_set": 2000, "keep_rule": "boundary", "solver": "piqp"},
         "for hundreds to thousands of edit images: keep the 2,000 correctly classified training "
-        "images nearest the decision boundary right, solve with PIQP"),
+        "images nearest the decision boundary right, solve with PIQP (N=1000, margin 0.5: "
+        "drawdown 4.93 -> 4.52 points, repair 64 -> 393 s at load 8)"),
 }
 
 
