@@ -63,6 +63,7 @@ LEVERS: dict[str, dict[str, Any]] = {
     "reference-augment-1": {"reference_augment": 1},
     "reference-20000": {"reference_size": 20_000},
     "eps-1e-5": {"eps": 1e-5},
+    "unbounded-eps-1e-5": {"eps": 1e-5, "param_bound": None},
     "keep-boundary-5000": {"keep_set": 5000, "keep_rule": "boundary"},
     "keep-boundary-2000-eps-1e-5": {"keep_set": 2000, "keep_rule": "boundary", "eps": 1e-5},
     "hidden-classifier.4-256": {"layer": "classifier.4", "neurons": "most-active:256"},
