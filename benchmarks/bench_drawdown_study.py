@@ -65,6 +65,8 @@ LEVERS: dict[str, dict[str, Any]] = {
     "eps-1e-5": {"eps": 1e-5},
     "unbounded-eps-1e-5": {"eps": 1e-5, "param_bound": None},
     "keep-boundary-5000": {"keep_set": 5000, "keep_rule": "boundary"},
+    "keep-boundary-5000-reference-neighbours-5": {"keep_set": 5000, "keep_rule": "boundary",
+                                                  "reference_neighbours": 5},
     "keep-boundary-2000-eps-1e-5": {"keep_set": 2000, "keep_rule": "boundary", "eps": 1e-5},
     "hidden-classifier.4-256": {"layer": "classifier.4", "neurons": "most-active:256"},
 }
