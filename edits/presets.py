@@ -1,7 +1,7 @@
 """Named bundles of repair options (``--preset NAME``), chosen by measurement.
 
 A preset sets the options it names wherever the configuration still holds the default, so
-``--preset large --keep-set 5000`` keeps the user's 5,000. What each preset costs and buys,
+``--preset large --keep-set 3000`` keeps the user's 3,000. What each preset costs and buys,
 measured on the base model, is in docs/repair-measurements.md ("Drawdown at large N") and
 benchmarks/results/drawdown_study.json.
 """
@@ -20,10 +20,10 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "large": Preset(
-        {"keep_set": 2000, "keep_rule": "boundary", "solver": "piqp"},
-        "for hundreds to thousands of edit images: keep the 2,000 correctly classified training "
+        {"keep_set": 5000, "keep_rule": "boundary", "solver": "piqp"},
+        "for hundreds to thousands of edit images: keep the 5,000 correctly classified training "
         "images nearest the decision boundary right, solve with PIQP (N=1000, margin 0.5: "
-        "drawdown 4.93 -> 4.52 points, repair 64 -> 393 s at load 8)"),
+        "drawdown 4.93 -> 3.32 points; repair 64 -> 266 s at load 6-8)"),
 }
 
 

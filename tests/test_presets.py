@@ -24,8 +24,8 @@ def test_a_preset_sets_its_options():
 
 
 def test_the_users_own_values_win_over_the_preset():
-    config = _parse("--preset", "large", "--keep-set", "5000", "--margin", "0.5")
-    assert config.keep_set == 5000 and config.margin == 0.5
+    config = _parse("--preset", "large", "--keep-set", "3000", "--margin", "0.5")
+    assert config.keep_set == 3000 and config.margin == 0.5
     assert config.keep_rule == PRESETS["large"].overrides["keep_rule"]
 
 
