@@ -56,4 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from helpers.allocator import reexec_with_tuned_malloc
+
+    reexec_with_tuned_malloc()  # before torch allocates anything: see helpers/allocator.py
     sys.exit(run_main(main))

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from edits.keep_rules import KEEP_RULES, keep_rule_help
+from edits.presets import PRESETS, preset_help
 from helpers.cli import (
     add_dataclass_arguments,
     dataclass_values,
@@ -57,6 +59,10 @@ def _bound_value(value: float | list[float] | None) -> Any:
 class RepairConfig:
     """One repair's settings. Frozen: a configuration is a value, copied with ``replace``."""
 
+    preset: str | None = option(
+        None, choices=lambda: list(PRESETS),
+        help=lambda: "a named bundle of the options below, applied where they keep their "
+                     "defaults: " + preset_help())
     layer: str = option(
         "last", help="layer to make symbolic: a name (classifier.6) or a rule: last, penultimate")
     neurons: list[int] | str | None = option(
@@ -78,8 +84,18 @@ class RepairConfig:
     keep_margin: float = option(
         0.1, type=non_negative_number,
         help="keep-set images keep a gap of min(this, their current gap)")
+    keep_rule: str = option(
+        "random", choices=lambda: list(KEEP_RULES),
+        help=lambda: "which training images form the keep set: " + keep_rule_help())
     reference_size: int = option(5000, type=positive_int,
                                  help="training images that define the outputs geometry")
+    reference_augment: int = option(
+        0, type=non_negative_int,
+        help="augmented copies (random shift + flip) of each reference image added to it")
+    reference_neighbours: int = option(
+        0, type=non_negative_int,
+        help="nearest training images of each edit image (layer input space) added to the "
+             "reference sample")
     solver: str = option("auto", choices=lambda: list(SOLVERS), help=solver_help)
     time_limit: float | None = option(None, type=positive_number,
                                       help="seconds for all solver rounds together (default: "
@@ -91,6 +107,11 @@ class RepairConfig:
         help="solved with margin + slack, so float32 rounding keeps the margin")
     max_rounds: int = option(30, type=positive_int,
                              help="rounds of the lazy row loop before it gives up")
+    max_qp_rows: int = option(
+        15_000, type=non_negative_int,
+        help="stop with a diagnosis when a round would solve more active label and bound rows "
+             "than this (a dense dual QP of 15,000 rows needs about 5 GB; a hidden layer's "
+             "pattern rows are not counted); 0 for no limit")
 
     def validate(self) -> RepairConfig:
         """Check values that did not come through the parser (a notebook, a sweep's CSV)."""
@@ -99,6 +120,9 @@ class RepairConfig:
         if self.geometry not in GEOMETRIES:
             raise UserError(f"unknown geometry {self.geometry!r}; use one of "
                             f"{', '.join(GEOMETRIES)}")
+        if self.keep_rule not in KEEP_RULES:
+            raise UserError(f"unknown keep rule {self.keep_rule!r}; use one of "
+                            f"{', '.join(KEEP_RULES)}")
         if self.solver not in SOLVERS:
             raise UserError(f"unknown solver {self.solver!r}; use one of {', '.join(SOLVERS)}")
         numbers = {"margin": self.margin, "eps": self.eps, "param_bound": self.param_bound,
@@ -116,11 +140,24 @@ class RepairConfig:
             raise UserError(f"--eps must be positive, got {self.eps}")
         if self.keep_set < 0 or self.reference_size < 1:
             raise UserError("--keep-set must be >= 0 and --reference-size >= 1")
+        if self.reference_augment < 0 or self.reference_neighbours < 0:
+            raise UserError("--reference-augment and --reference-neighbours must be >= 0")
         if self.time_limit is not None and not self.time_limit > 0:
             raise UserError(f"--time-limit must be positive, got {self.time_limit}")
         if self.max_rounds < 1:
             raise UserError(f"--max-rounds must be at least 1, got {self.max_rounds}")
         return self
+
+    def resolved(self) -> RepairConfig:
+        """This configuration with its preset's options put in where defaults stand."""
+        if self.preset is None:
+            return self
+        if self.preset not in PRESETS:
+            raise UserError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)}")
+        defaults = RepairConfig()
+        changes = {name: value for name, value in PRESETS[self.preset].overrides.items()
+                   if getattr(self, name) == getattr(defaults, name)}
+        return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,7 +171,7 @@ class RepairConfig:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RepairConfig:
         """The configuration parsed by :func:`add_repair_arguments`, validated."""
-        return cls(**cls.values_from_args(args)).validate()
+        return cls(**cls.values_from_args(args)).resolved().validate()
 
 
 def add_repair_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *,

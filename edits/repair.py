@@ -120,7 +120,7 @@ def repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config:
 def _repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: RepairConfig,
             *, train_split: ImageSplit | None, model_path: Path | None,
             moment_cache: dict[Any, Any] | None) -> RepairResult:
-    config.validate()
+    config = config.resolved().validate()
     started = time.perf_counter()
     timings: dict[str, float] = {}
     model.eval()
@@ -147,7 +147,10 @@ def _repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
                                     reference_size=config.reference_size,
                                     keep_size=config.keep_set, seed=config.seed,
                                     model_path=model_path, moment_cache=moment_cache,
-                                    need_moment=config.geometry == "outputs")
+                                    need_moment=config.geometry == "outputs",
+                                    keep_rule=config.keep_rule, edit_images=images,
+                                    reference_augment=config.reference_augment,
+                                    reference_neighbours=config.reference_neighbours)
     geometry: Geometry = (OutputGeometry(reference.second_moment, config.eps)
                           if config.geometry == "outputs" else ParameterGeometry())
     timings["reference"] = time.perf_counter() - mark
@@ -173,7 +176,8 @@ def _repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
                             num_neurons=len(symbolic.neurons), width=symbolic.width,
                             column_bound=config.param_bound if bound_as_columns else None,
                             param_bound=config.param_bound,
-                            time_limit=config.time_limit, max_rounds=config.max_rounds)
+                            time_limit=config.time_limit, max_rounds=config.max_rounds,
+                            max_rows=config.max_qp_rows or None)
     timings["solve_total"] = time.perf_counter() - mark
 
     result = RepairResult("error", "", config, layer_name,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sytorch.errors import SytorchError
 from sytorch.geometry import Geometry, ParameterGeometry
 from sytorch.norms import MAX_LP_NONZEROS, LinfNorm, Norm, WhitenedRows
 from sytorch.rows import BoundCandidates, RowBlock, RowCandidates
@@ -63,12 +64,14 @@ def solve_lazily(candidates: list[Candidates], norm: Norm, geometry: Geometry,
                  backend: SolverBackend, *, num_neurons: int, width: int,
                  column_bound: float | None = None, param_bound: float | None = None,
                  time_limit: float | None = None, tolerance: float = 1e-7,
-                 max_rounds: int = 30) -> LazySolution:
+                 max_rounds: int = 30, max_rows: int | None = None) -> LazySolution:
     """Minimise ``norm`` of the change subject to all ``candidates`` rows (see module doc).
 
     ``column_bound`` is handed to the norm (a box on its variables: parameter geometry, LP
     norms); ``param_bound`` is the raw bound however it is enforced, used to tell an infeasible
-    repair from a solver that lost its way.
+    repair from a solver that lost its way. ``max_rows``: a round that would solve more active
+    rows (pattern rows aside: :func:`_coupled_rows`) stops the repair with
+    :class:`TooManyRows`, before the problem is built.
     """
     started = time.perf_counter()
     change = np.zeros((num_neurons, width))
@@ -85,6 +88,8 @@ def solve_lazily(candidates: list[Candidates], norm: Norm, geometry: Geometry,
             solution.change = change
             solution.active_by_kind = _count(active)
             return solution
+        if max_rows is not None and _coupled_rows(active) > max_rows:
+            raise TooManyRows(_count(active), added, max_rows, change, param_bound)
         remaining = None
         if time_limit is not None:
             remaining = time_limit - (time.perf_counter() - started)
@@ -107,6 +112,45 @@ def solve_lazily(candidates: list[Candidates], norm: Norm, geometry: Geometry,
         change = geometry.unwhiten(outcome.whitened_change)
     return _stop(solution, SolveStatus.ITERATION_LIMIT,
                  f"rows were still being added after {max_rounds} rounds", active)
+
+
+class TooManyRows(SytorchError):
+    """The next round's QP would be larger than allowed; the message says which rows grew.
+
+    The measured case (docs/repair-measurements.md, "Weak model"): a 37% model, 1,000 images,
+    margin 2. The first round's change is ~9x the parameter bound, 15,044 parameters break it,
+    and the second round's dual QP would hold 21,472 rows (15,044 of them bound rows) with a
+    fifth of its Hessian non-zero: 11 GB and over 20 minutes. The cure is the bound, not the
+    solver, so the message names it.
+    """
+
+    def __init__(self, active: dict[str, int], added: dict[str, int], max_rows: int,
+                 change: np.ndarray, param_bound: float | None):
+        self.active, self.added, self.max_rows = active, added, max_rows
+        total = sum(active.values())
+        kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(active.items(),
+                                                                 key=lambda kv: -kv[1]))
+        message = f"the next solve would have {total:,} rows ({kinds}; limit --max-qp-rows " \
+                  f"{max_rows:,})"
+        bound_rows = active.get("bound", 0)
+        if param_bound is not None and bound_rows > total / 3:
+            largest = float(np.abs(change).max()) if change.size else 0.0
+            message += (f": --param-bound {param_bound:g} binds on {bound_rows:,} parameters (the "
+                        f"last change reached {largest:.3g}); pass --param-bound 0 or one above "
+                        f"{largest:.3g}, a smaller --margin or fewer images")
+        else:
+            message += "; use a smaller --margin, fewer images or fewer --neurons"
+        super().__init__(message)
+
+
+BLOCK_SPARSE_KINDS = frozenset({"pattern", "keep_pattern"})
+
+
+def _coupled_rows(active: list[RowBlock]) -> int:
+    """Active rows that make the dual Hessian dense. A hidden layer's pattern rows each speak of
+    one neuron and share no coefficient with other neurons' rows, so they only add sparse
+    blocks (``sytorch.norms._dual_hessian``) and are not counted against ``max_rows``."""
+    return sum(len(block) for block in active if block.kind not in BLOCK_SPARSE_KINDS)
 
 
 def _settle_feasibility(active: list[RowBlock], width: int, bound: float,

@@ -129,6 +129,13 @@ CASES = [
     ("quick-folder-under-file", "quickstart", ["--data-root", "{data}", "--folder",
                                                "{file}/qs"]),
     ("quick-epochs-nan", "quickstart", ["--data-root", "{data}", "--epochs", "nan"]),
+    ("quick-budget-neg", "quickstart", ["--data-root", "{data}", "--time-budget", "-5"]),
+    ("repair-keep-rule-unknown", "run_repair", ["--edit-set", "{set}", *RUN, "--keep-rule",
+                                                "nearest"]),
+    ("repair-max-rows-neg", "run_repair", ["--edit-set", "{set}", *RUN, "--max-qp-rows", "-1"]),
+    # benchmarks/bench_drawdown_study.py (run as a subprocess: benchmarks/ is not a package)
+    ("study-weights-missing", "benchmarks/bench_drawdown_study",
+     ["--weights", "{file}.absent", "--data-root", "{data}", "--only", "n500-m0.5-baseline"]),
     ("gen-corruption-unknown", "editset_generator",
      ["corrupted", "--weights", "{model}", "--data-root", "{data}", "--corruption", "haze"]),
     ("gen-severity-six", "editset_generator",
@@ -250,7 +257,7 @@ CASES = [
                                                       "--output", "{out}/r.pdf"]),
 ]
 SUBPROCESS_CASES = {"repair-eps-nan", "train-batch-zero", "eval-meta-str", "web-port-huge",
-                    "web-corrupt-db", "tracin-no-learning-rate"}
+                    "web-corrupt-db", "tracin-no-learning-rate", "study-weights-missing"}
 
 
 def _checkpoint_with(source: Path, target: Path, **changes) -> Path:

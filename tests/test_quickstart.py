@@ -24,7 +24,7 @@ def test_quickstart_runs_every_step_then_resumes(tiny_cifar_root, tmp_path):
     table = summary(report)
     assert "drawdown-set accuracy" in table and "repair time" in table
     for name in ("alexnet_quick.pth", "misclassified_edit_dataset.pt", "alexnet_repaired.pth",
-                 "repair_report.json", "checkpoints/quick/epoch_001.pt"):
+                 "repair_report.json", "checkpoints/quick/epoch_001.pt", "training_plan.json"):
         assert (folder / name).exists(), name
     assert report["verified"] and report["edit_set"]["images"] == 10
     assert report["repair"]["layer"] == "classifier.6"
