@@ -28,8 +28,13 @@ def grid(**overrides):
 
 
 def test_experiment_id_is_pinned():
-    """Existing CSVs are resumed by these ids: a change to the hash must be deliberate."""
-    assert TEMPLATE.experiment_id == "917bca6c157be6b8"
+    """Existing CSVs are resumed by these ids: a change to the hash must be deliberate.
+
+    The solver is always hashed, so the new default (``auto``, issue 12) gives new ids; a sweep
+    started under the old default ``highs`` keeps its ids when resumed with ``--solver highs``.
+    """
+    assert TEMPLATE.experiment_id == "784ef150a82f347f"
+    assert replace(TEMPLATE, solver="highs").experiment_id == "917bca6c157be6b8"
 
 
 def test_id_ignores_locations_and_spelling_but_not_results():
