@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,7 +50,7 @@ def reference_order(split: ImageSplit, seed: int) -> torch.Tensor:
 
 
 def second_moment(model: torch.nn.Module, symbolic: SymbolicLinear, split: ImageSplit,
-                  indices: torch.Tensor, *, model_path: Path | None,
+                  indices: torch.Tensor, *,
                   moment_cache: dict[Any, Any] | None = None, augment: int = 0,
                   seed: int = 0) -> np.ndarray:
     """G = E[f f^T] over ``indices`` of ``split``, plus ``augment`` augmented copies of each.
@@ -59,7 +58,7 @@ def second_moment(model: torch.nn.Module, symbolic: SymbolicLinear, split: Image
     Cached in ``moment_cache`` when given (it belongs to one model: the caller keeps one per
     model), else on disk keyed by content (:mod:`helpers.layer_cache`: the modules below the
     layer, the pixels, the sample), so a repaired last layer or a model held only in memory
-    reuses it; ``model_path`` is no longer needed for that.
+    reuses it.
     """
     def compute() -> dict[str, torch.Tensor]:
         moment = np.zeros((symbolic.width, symbolic.width))
@@ -91,7 +90,7 @@ def second_moment(model: torch.nn.Module, symbolic: SymbolicLinear, split: Image
 
 def build_reference(model: torch.nn.Module, symbolic: SymbolicLinear, split: ImageSplit, *,
                     reference_size: int, keep_size: int, seed: int,
-                    model_path: Path | None = None, need_moment: bool = True,
+                    need_moment: bool = True,
                     moment_cache: dict[Any, Any] | None = None, keep_rule: str = "random",
                     edit_images: torch.Tensor | None = None, reference_augment: int = 0,
                     reference_neighbours: int = 0) -> ReferenceData:
@@ -103,7 +102,7 @@ def build_reference(model: torch.nn.Module, symbolic: SymbolicLinear, split: Ima
     if reference_neighbours and len(edit_images):
         near = select_keep_set("neighbours", context, reference_neighbours * len(edit_images))
         reference = torch.cat([reference, near[~torch.isin(near, reference)]])
-    moment = (second_moment(model, symbolic, split, reference, model_path=model_path,
+    moment = (second_moment(model, symbolic, split, reference,
                              moment_cache=moment_cache, augment=reference_augment, seed=seed)
               if need_moment else np.zeros((0, 0)))
     keep = torch.zeros(0, dtype=torch.long)

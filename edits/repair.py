@@ -103,8 +103,8 @@ def repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config:
 
     ``images`` are float (N, C, H, W) in [0, 1]; ``labels`` (N,) the classes they must get.
     ``train_split`` supplies the reference sample and the keep set. The reference's second
-    moment is cached on disk by ``model_path``, or in ``moment_cache`` when one is given (a
-    worker that has the model but not its file). The symbolic layer and the solvers work on
+    moment is cached on disk by content (the layers below the repaired one, the pixels, the
+    sample), or in ``moment_cache`` when one is given. The symbolic layer and the solvers work on
     the CPU, so a model on a GPU is repaired as a CPU copy. sytorch's own
     :class:`~sytorch.errors.SytorchError` becomes a :class:`UserError` here, at the boundary.
     """
@@ -146,7 +146,7 @@ def _repair(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
         reference = build_reference(model, symbolic, train_split,
                                     reference_size=config.reference_size,
                                     keep_size=config.keep_set, seed=config.seed,
-                                    model_path=model_path, moment_cache=moment_cache,
+                                    moment_cache=moment_cache,
                                     need_moment=config.geometry == "outputs",
                                     keep_rule=config.keep_rule, edit_images=images,
                                     reference_augment=config.reference_augment,
